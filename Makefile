@@ -1,0 +1,46 @@
+# ok_ml_assets: `make run` runs prod_discovery end to end on embedded defaults; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+UV := .cache/uv/bin/uv
+export OK_ML_HOME ?= $(CURDIR)/.ok_ml
+export DAGSTER_HOME ?= $(OK_ML_HOME)/dagster
+PRESET ?= default
+
+.PHONY: install run test dev mlflow-ui kafka-up kafka-down kafka-fetch clean
+
+$(UV):
+	$(PYTHON) -m venv .cache/uv
+	.cache/uv/bin/pip install --quiet uv==0.13.8
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --extra test --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed
+
+kafka-fetch:
+	kafka/kafka.sh fetch
+
+kafka-up:
+	kafka/kafka.sh up
+
+kafka-down:
+	kafka/kafka.sh down
+
+run: install kafka-up
+	mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/ok-ml run --preset $(PRESET)
+
+test: install kafka-up
+	$(VENV)/bin/pytest
+
+dev: install
+	mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+mlflow-ui: install
+	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(OK_ML_HOME)/mlflow/mlflow.db}" -h 127.0.0.1 -p 5000
+
+clean: kafka-down
+	rm -rf $(OK_ML_HOME)

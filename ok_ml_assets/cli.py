@@ -1,0 +1,121 @@
+"""`ok-ml`: register datasets, run experiments and inspect what was published."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ok_ml_assets.configs import ConfigError, load_experiment_configs
+from ok_ml_assets.registry import DataRegistry, RegistryError, load_catalog
+from ok_ml_assets.settings import Settings, load_settings
+
+
+def registry_client(settings: Settings) -> DataRegistry:
+    """The registry the settings point at."""
+    return DataRegistry(settings.registry_repo, settings.dvc_remote, load_catalog(settings.catalog_path))
+
+
+def fail(message: str) -> None:
+    """Print a user-facing error and exit non-zero, without a traceback."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """ok-ml: registered data to validated predictions in Kafka."""
+
+
+@main.command()
+@click.option("--preset", default="default", show_default=True, help="Synthetic world size: tiny, default or large.")
+@click.option("--seed", default=7, show_default=True, help="Synthetic world seed.")
+@click.option("--experiment", "experiments", multiple=True, help="Experiment(s) to run; all by default.")
+def run(preset: str, seed: int, experiments: tuple[str, ...]) -> None:
+    """Register the synthetic world if the registry is empty, then materialize experiments end to end."""
+    from ok_ml_assets.orchestration import run_experiments
+
+    settings = load_settings()
+    try:
+        summaries = run_experiments(settings, preset=preset, seed=seed, experiments=list(experiments))
+    except (ConfigError, RegistryError, ValueError) as error:
+        fail(str(error))
+    failed = [name for name, summary in summaries.items() if not summary.success]
+    if failed:
+        fail(f"experiments failed: {', '.join(failed)} (see the Dagster UI: make dev)")
+
+
+@main.group()
+def registry() -> None:
+    """The data registry: versioned datasets with contracts."""
+
+
+@registry.command("add")
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--tag", required=True, help="Version tag; daily datasets use the ISO date, e.g. 2026-11-01.")
+@click.option("--source", default="", help="Where the data came from (recorded with the version).")
+def registry_add(name: str, path: Path, tag: str, source: str) -> None:
+    """Validate PATH against NAME's contract and register it as NAME@TAG."""
+    try:
+        version = registry_client(load_settings()).add(name, tag, path, source=source)
+    except RegistryError as error:
+        fail(str(error))
+    click.echo(f"registered {version.ref}: {version.rows} rows, md5 {version.md5}")
+
+
+@registry.command("list")
+def registry_list() -> None:
+    """Every dataset in the catalog with its number of versions and latest tag."""
+    client = registry_client(load_settings())
+    for name, contract in sorted(client.catalog.datasets.items()):
+        versions = client.versions(name)
+        latest = max((v.tag for v in versions), default="-")
+        click.echo(f"{name:24} {len(versions):5} versions  latest {latest:12} owner {contract.owner}")
+
+
+@registry.command("show")
+@click.argument("name")
+def registry_show(name: str) -> None:
+    """A dataset's contract and its registered versions."""
+    client = registry_client(load_settings())
+    try:
+        contract = client.catalog.contract(name)
+    except KeyError as error:
+        fail(str(error.args[0]))
+    click.echo(f"{name}: {contract.description}\nowner: {contract.owner}  partitioning: {contract.partitioning}  "
+               f"retention: {contract.retention_days} days  primary key: {contract.primary_key}")
+    for column, rule in contract.columns.items():
+        click.echo(f"  {column}: {rule.model_dump(exclude_none=True)}")
+    for version in sorted(client.versions(name), key=lambda v: v.tag):
+        click.echo(f"  {version.tag:12} {version.rows:>10} rows  md5 {version.md5}  {version.created_at}  {version.source}")
+
+
+@registry.command("get")
+@click.argument("ref")
+@click.argument("path", type=click.Path(path_type=Path))
+def registry_get(ref: str, path: Path) -> None:
+    """Copy the registered bytes of NAME@TAG to PATH."""
+    name, sep, tag = ref.partition("@")
+    if not sep:
+        fail(f"{ref!r} is not NAME@TAG")
+    try:
+        written = registry_client(load_settings()).get(name, tag, path)
+    except RegistryError as error:
+        fail(str(error))
+    click.echo(f"wrote {written}")
+
+
+@main.command("validate-configs")
+def validate_configs() -> None:
+    """Load every experiment config and report the first error."""
+    try:
+        configs = load_experiment_configs(load_settings().configs_dir)
+    except ConfigError as error:
+        fail(str(error))
+    click.echo(f"{len(configs)} experiment configs are valid: {', '.join(c.experiment_name for c in configs)}")
+
+
+if __name__ == "__main__":
+    main()

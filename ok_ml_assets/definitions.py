@@ -1,0 +1,38 @@
+"""Assembly only: load the experiment configs, build each experiment, bind the resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ok_ml_assets.configs import load_experiment_configs
+from ok_ml_assets.factories import build_experiment
+from ok_ml_assets.resources.io import LocalParquetIOManager
+from ok_ml_assets.resources.kafka import KafkaResource
+from ok_ml_assets.resources.mlflow import MlflowResource
+from ok_ml_assets.resources.registry import RegistryResource
+from ok_ml_assets.settings import Settings, load_settings
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """Every resource bound to the systems the settings name."""
+    return {
+        "io_manager": LocalParquetIOManager(base_dir=str(settings.assets_dir)),
+        "registry": RegistryResource(
+            repo_dir=str(settings.registry_repo), remote=settings.dvc_remote, catalog_path=str(settings.catalog_path)
+        ),
+        "mlflow": MlflowResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root),
+        "kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers),
+    }
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """All experiments in the configs folder, merged, with resources bound."""
+    settings = settings or load_settings()
+    experiments = [build_experiment(config) for config in load_experiment_configs(settings.configs_dir)]
+    return dg.Definitions.merge(*experiments, dg.Definitions(resources=build_resources(settings)))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location Dagster loads (lazily, so importing this module touches nothing)."""
+    return build_definitions()

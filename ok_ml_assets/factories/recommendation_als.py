@@ -1,0 +1,292 @@
+"""Pipeline type `recommendation_als`: registered events -> features -> ALS -> top-K -> Kafka."""
+
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import yaml
+
+from ok_ml_assets.configs import DatasetWindow, ExperimentConfig
+from ok_ml_assets.factories.datasets import build_dataset_asset
+from ok_ml_assets.factories.gates import require_open_gates
+from ok_ml_assets.pipelines import quality
+from ok_ml_assets.pipelines.evaluation import evaluate_on_holdout
+from ok_ml_assets.pipelines.features import build_user_source_features, read_pairs
+from ok_ml_assets.pipelines.lineage import config_hash, flatten, git_state
+from ok_ml_assets.pipelines.publication import Provenance, encode_messages, in_rollout
+from ok_ml_assets.pipelines.scoring import recommendation_table, top_k
+from ok_ml_assets.pipelines.training import AlsParams, Embeddings, fit_als, interaction_matrix
+from ok_ml_assets.registry import DataRegistry, DatasetVersion
+from ok_ml_assets.resources.kafka import KafkaResource
+from ok_ml_assets.resources.mlflow import MlflowResource
+from ok_ml_assets.resources.registry import RegistryResource
+from ok_ml_assets.settings import PROJECT_ROOT
+
+
+def read_window(client: DataRegistry, window: DatasetWindow) -> tuple[list[DatasetVersion], list[Path]]:
+    """The registered versions of a dataset window and local paths to exactly their bytes."""
+    versions = client.window(window.dataset_name, window.window_days, window.tag)
+    return versions, [client.path(v.name, v.tag) for v in versions]
+
+
+def tag_date(version: DatasetVersion) -> dt.date:
+    """The day a daily version covers, from its ISO-date tag."""
+    try:
+        return dt.date.fromisoformat(version.tag)
+    except ValueError:
+        raise ValueError(f"{version.ref}: a daily dataset's tag must be an ISO date (YYYY-MM-DD)") from None
+
+
+def lineage(versions: list[DatasetVersion]) -> list[dict[str, object]]:
+    """JSON-ready description of the dataset versions a value was computed from."""
+    return [{"dataset": v.name, "tag": v.tag, "md5": v.md5, "rows": v.rows} for v in versions]
+
+
+def embeddings_frame(ids: np.ndarray, factors: np.ndarray, id_column: str) -> pd.DataFrame:
+    """Ids with their factor vectors, as a table."""
+    return pd.DataFrame({id_column: ids, "embedding": list(factors)})
+
+
+def frame_factors(frame: pd.DataFrame, id_column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and the stacked factor matrix of an embeddings table."""
+    return frame[id_column].to_numpy(np.int64), np.stack(frame["embedding"].to_numpy()).astype(np.float32)
+
+
+def check_result(measured: quality.Measurement, what: str, **thresholds: object) -> dg.AssetCheckResult:
+    """An asset check result carrying the measured value, the threshold and failing examples."""
+    return dg.AssetCheckResult(
+        passed=measured.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{measured.failing} of {measured.total} {what}",
+        metadata={
+            "failing": dg.MetadataValue.int(measured.failing),
+            "total": dg.MetadataValue.int(measured.total),
+            "examples": dg.MetadataValue.json(measured.examples),
+            **{name: value for name, value in thresholds.items()},
+        },
+    )
+
+
+def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
+    """Every asset, check, job and schedule of one recommendation experiment."""
+    exp = config.experiment_name
+    key = lambda name: dg.AssetKey([exp, name])  # noqa: E731
+    interactions_window, subscriptions_window = config.datasets.interactions, config.datasets.subscriptions
+    params = AlsParams(**config.model.model_dump())
+    common = {"key_prefix": [exp], "group_name": exp}
+
+    interactions = build_dataset_asset(exp, "interactions", interactions_window)
+    subscriptions = build_dataset_asset(exp, "subscriptions", subscriptions_window)
+
+    @dg.asset(**common, deps=[interactions.key], kinds={"duckdb", "parquet"})
+    def user_source_features(context: dg.AssetExecutionContext, registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+        """Per (user, source): time-decayed event weight, event count and days since the last event over the window."""
+        versions, paths = read_window(registry.client(), interactions_window)
+        features = build_user_source_features(
+            paths, tag_date(versions[-1]), config.features.event_weights,
+            config.features.half_life_days, config.features.min_user_interactions,
+        )
+        return dg.Output(features, metadata={
+            "dataset_versions": dg.MetadataValue.json(lineage(versions)),
+            "as_of": versions[-1].tag,
+            "rows": dg.MetadataValue.int(len(features)),
+            "users": dg.MetadataValue.int(int(features["user_id"].nunique())),
+            "sources": dg.MetadataValue.int(int(features["source_id"].nunique())),
+            "weight_mean": dg.MetadataValue.float(float(features["weight"].mean())),
+        })
+
+    @dg.asset(**common, deps=[subscriptions.key], kinds={"duckdb", "parquet"})
+    def subscribed_pairs(context: dg.AssetExecutionContext, registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+        """Every (user, source) subscription known over the subscriptions window: never recommended."""
+        versions, paths = read_window(registry.client(), subscriptions_window)
+        pairs = read_pairs(paths)
+        return dg.Output(pairs, metadata={
+            "dataset_versions": dg.MetadataValue.json(lineage(versions)),
+            "rows": dg.MetadataValue.int(len(pairs)),
+        })
+
+    @dg.multi_asset(
+        outs={
+            "user_embeddings": dg.AssetOut(key=key("user_embeddings"), description="ALS user factors, one vector per user.", kinds={"implicit"}),
+            "source_embeddings": dg.AssetOut(key=key("source_embeddings"), description="ALS source factors, one vector per source.", kinds={"implicit"}),
+            "trained_model": dg.AssetOut(key=key("trained_model"), description="The registered MLflow model version and its holdout metrics.", kinds={"mlflow"}),
+        },
+        group_name=exp,
+        name=f"{exp}_train_als",
+    )
+    def train_als(
+        context: dg.AssetExecutionContext,
+        user_source_features: pd.DataFrame,
+        subscribed_pairs: pd.DataFrame,
+        registry: RegistryResource,
+        mlflow: MlflowResource,
+    ):
+        """Evaluate ALS on a time-based holdout, fit it on the whole window, track and register it in MLflow."""
+        client = registry.client()
+        versions, paths = read_window(client, interactions_window)
+        sub_versions, _ = read_window(client, subscriptions_window)
+        holdout = config.evaluation.holdout_days
+        train = build_user_source_features(
+            paths[:-holdout], tag_date(versions[-holdout - 1]), config.features.event_weights,
+            config.features.half_life_days, config.features.min_user_interactions,
+        )
+        report, _ = evaluate_on_holdout(train, read_pairs(paths[-holdout:]), subscribed_pairs, params, config.evaluation.k)
+        embeddings = fit_als(user_source_features, params)
+        registered = mlflow.log_training(
+            experiment=exp,
+            params=flatten(config.model_dump(mode="json")),
+            metrics=report.as_metrics(),
+            tags=training_tags(context, config, versions + sub_versions),
+            artifacts={"config.yml": yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
+                       "metrics.json": json.dumps(report.as_metrics(), indent=1)},
+            embeddings=embedding_arrays(embeddings, config.recommendations.top_k),
+        )
+        model = {"model_name": registered.name, "model_version": registered.version, "run_id": registered.run_id,
+                 "metrics": report.as_metrics()}
+        metric_metadata = {name: dg.MetadataValue.float(value) for name, value in report.as_metrics().items()}
+        yield dg.Output(embeddings_frame(embeddings.user_ids, embeddings.user_factors, "user_id"), "user_embeddings",
+                        metadata={"users": dg.MetadataValue.int(len(embeddings.user_ids)), "factors": params.factors})
+        yield dg.Output(embeddings_frame(embeddings.source_ids, embeddings.source_factors, "source_id"), "source_embeddings",
+                        metadata={"sources": dg.MetadataValue.int(len(embeddings.source_ids)), "factors": params.factors})
+        yield dg.Output(model, "trained_model", metadata={
+            "model": f"{registered.name} v{registered.version}", "mlflow_run_id": registered.run_id, **metric_metadata,
+        })
+
+    @dg.asset(**common, kinds={"numpy", "parquet"})
+    def recommendations(
+        context: dg.AssetExecutionContext,
+        user_embeddings: pd.DataFrame,
+        source_embeddings: pd.DataFrame,
+        subscribed_pairs: pd.DataFrame,
+        trained_model: dict,
+    ) -> dg.Output[pd.DataFrame]:
+        """Per user, the top-K sources they are not subscribed to, best first, with scores."""
+        user_ids, user_factors = frame_factors(user_embeddings, "user_id")
+        source_ids, source_factors = frame_factors(source_embeddings, "source_id")
+        exclude = interaction_matrix(subscribed_pairs, user_ids, source_ids)
+        items, scores = top_k(user_factors, source_factors, exclude, config.recommendations.top_k)
+        table = recommendation_table(user_ids, source_ids, items, scores)
+        return dg.Output(table, metadata={
+            "users": dg.MetadataValue.int(len(table)),
+            "mean_list_length": dg.MetadataValue.float(float(table["source_ids"].map(len).mean())),
+            "model": f"{trained_model['model_name']} v{trained_model['model_version']}",
+        })
+
+    checks = build_blocking_checks(config, key)
+
+    @dg.asset(**common, kinds={"kafka"}, deps=[key("recommendations")])
+    def published_recommendations(
+        context: dg.AssetExecutionContext,
+        recommendations: pd.DataFrame,
+        trained_model: dict,
+        kafka: KafkaResource,
+    ) -> dg.MaterializeResult:
+        """The rollout users' recommendations in the compacted Kafka topic, keyed by user id."""
+        require_open_gates(context, [c for spec in checks for c in spec.check_keys])
+        publication = config.publication
+        selected = recommendations[in_rollout(recommendations["user_id"].to_numpy(), publication.rollout_fraction, publication.salt)]
+        provenance = Provenance(
+            experiment=exp, model_name=trained_model["model_name"], model_version=trained_model["model_version"],
+            run_id=trained_model["run_id"], generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        )
+        kafka.ensure_topic(publication.topic, publication.partitions)
+        report = kafka.publish(publication.topic, encode_messages(selected, provenance))
+        context.log.info(f"published {report.messages} messages to {publication.topic} at {report.messages_per_second:,.0f}/s")
+        return dg.MaterializeResult(metadata={
+            "topic": publication.topic,
+            "messages": dg.MetadataValue.int(report.messages),
+            "bytes": dg.MetadataValue.int(report.bytes),
+            "partitions": dg.MetadataValue.int(len(report.offsets)),
+            "offsets": dg.MetadataValue.json({str(p): list(r) for p, r in sorted(report.offsets.items())}),
+            "seconds": dg.MetadataValue.float(report.seconds),
+            "messages_per_second": dg.MetadataValue.float(report.messages_per_second),
+            "rollout_fraction": publication.rollout_fraction,
+            "eligible_users": dg.MetadataValue.int(len(recommendations)),
+            "model": f"{provenance.model_name} v{provenance.model_version}",
+        })
+
+    refresh = dg.define_asset_job(
+        name=f"{exp}_refresh",
+        selection=dg.AssetSelection.assets(
+            user_source_features, subscribed_pairs, train_als, recommendations, published_recommendations
+        ),
+        description=f"Retrain {exp} on the latest registered data and publish its recommendations.",
+    )
+    weekly = dg.ScheduleDefinition(
+        name=f"{exp}_weekly", job=refresh, cron_schedule=config.publication.cron,
+        default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
+    )
+    return dg.Definitions(
+        assets=[interactions, subscriptions, user_source_features, subscribed_pairs, train_als, recommendations,
+                published_recommendations],
+        asset_checks=checks,
+        jobs=[refresh],
+        schedules=[weekly],
+    )
+
+
+def embedding_arrays(embeddings: Embeddings, k: int) -> dict[str, np.ndarray]:
+    """The arrays the MLflow model artifact carries."""
+    return {"user_ids": embeddings.user_ids, "user_factors": embeddings.user_factors,
+            "source_ids": embeddings.source_ids, "source_factors": embeddings.source_factors, "k": np.array(k)}
+
+
+def training_tags(context: dg.AssetExecutionContext, config: ExperimentConfig, versions: list[DatasetVersion]) -> dict[str, str]:
+    """Lineage tags of a training run: code, config, data and the Dagster run that trained it."""
+    commit, dirty = git_state(PROJECT_ROOT)
+    return {
+        "git_commit": commit,
+        "git_dirty": str(dirty).lower(),
+        "config_hash": config_hash(config.model_dump(mode="json")),
+        "pipeline_type": config.pipeline_type,
+        "datasets": json.dumps(lineage(versions)),
+        "dagster_run_id": context.run.run_id,
+        "dagster_asset_key": dg.AssetKey([config.experiment_name, "trained_model"]).to_user_string(),
+    }
+
+
+def build_blocking_checks(config: ExperimentConfig, key) -> list[dg.AssetChecksDefinition]:
+    """The checks that must pass before publication: features are sane, lists are well formed."""
+    ranges = {name: (r.min, r.max) for name, r in config.checks.feature_ranges.items()}
+    min_items = config.checks.min_items_per_user
+
+    @dg.asset_check(asset=key("user_source_features"), blocking=True, name="features_have_no_nulls")
+    def features_have_no_nulls(user_source_features: pd.DataFrame) -> dg.AssetCheckResult:
+        """No feature cell is null."""
+        return check_result(quality.null_cells(user_source_features), "cells are null", threshold=0)
+
+    @dg.asset_check(asset=key("user_source_features"), blocking=True, name="features_within_allowed_ranges")
+    def features_within_allowed_ranges(user_source_features: pd.DataFrame) -> dg.AssetCheckResult:
+        """Every feature stays inside its configured range."""
+        return check_result(quality.out_of_range(user_source_features, ranges), "rows are out of range",
+                            ranges=dg.MetadataValue.json({k: list(v) for k, v in ranges.items()}))
+
+    @dg.asset_check(asset=key("recommendations"), blocking=True, name="every_user_gets_min_items")
+    def every_user_gets_min_items(recommendations: pd.DataFrame) -> dg.AssetCheckResult:
+        """Every recommended user gets at least the minimum number of sources."""
+        return check_result(quality.short_lists(recommendations, min_items), "users get too few items",
+                            min_items=min_items)
+
+    @dg.asset_check(asset=key("recommendations"), blocking=True, name="no_subscribed_sources_recommended",
+                    additional_ins={"subscribed_pairs": dg.AssetIn(key("subscribed_pairs"))})
+    def no_subscribed_sources_recommended(recommendations: pd.DataFrame, subscribed_pairs: pd.DataFrame) -> dg.AssetCheckResult:
+        """No user is recommended a source they already follow."""
+        return check_result(quality.subscribed_recommended(recommendations, subscribed_pairs),
+                            "recommended pairs are subscribed", threshold=0)
+
+    @dg.asset_check(asset=key("recommendations"), blocking=True, name="no_duplicate_items_in_list")
+    def no_duplicate_items_in_list(recommendations: pd.DataFrame) -> dg.AssetCheckResult:
+        """No list holds the same source twice."""
+        return check_result(quality.duplicated_items(recommendations), "lists hold duplicates", threshold=0)
+
+    @dg.asset_check(asset=key("recommendations"), blocking=True, name="all_scores_finite")
+    def all_scores_finite(recommendations: pd.DataFrame) -> dg.AssetCheckResult:
+        """Every score is a finite number."""
+        return check_result(quality.non_finite_scores(recommendations), "scores are not finite", threshold=0)
+
+    return [features_have_no_nulls, features_within_allowed_ranges, every_user_gets_min_items,
+            no_subscribed_sources_recommended, no_duplicate_items_in_list, all_scores_finite]

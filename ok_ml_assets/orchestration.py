@@ -1,0 +1,183 @@
+"""Programmatic runs: seed the registry with a synthetic world and materialize experiments in-process."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from ok_ml_assets.configs import ExperimentConfig, load_experiment_configs
+from ok_ml_assets.registry import DataRegistry, DatasetVersion
+from ok_ml_assets.registry.store import Registration
+from ok_ml_assets.settings import Settings
+from ok_ml_assets.synthetic import SyntheticWorld, generate_world
+
+SYNTHETIC_DATASETS = ("interactions", "subscriptions")
+
+
+@dataclass
+class RunSummary:
+    """What a run did, step by step, in seconds."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    success: bool = True
+    failed_steps: list[str] = field(default_factory=list)
+
+
+def dagster_instance(home: Path) -> dg.DagsterInstance:
+    """The persistent Dagster instance under DAGSTER_HOME, defaulting to a folder of the product's home."""
+    if not os.environ.get("DAGSTER_HOME"):
+        os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    home_dir = Path(os.environ["DAGSTER_HOME"])
+    home_dir.mkdir(parents=True, exist_ok=True)
+    (home_dir / "dagster.yaml").touch()
+    return dg.DagsterInstance.get()
+
+
+def register_world(client: DataRegistry, world: SyntheticWorld) -> list[DatasetVersion]:
+    """Register every day of a synthetic world that is not registered yet, in one DVC commit."""
+    registered = {(v.name, v.tag) for v in client.versions()}
+    with tempfile.TemporaryDirectory() as tmp:
+        todo = []
+        for day in world.days():
+            for name in SYNTHETIC_DATASETS:
+                if (name, day.tag) in registered:
+                    continue
+                path = Path(tmp) / f"{name}-{day.tag}.parquet"
+                getattr(day, name).to_parquet(path, index=False)
+                todo.append(Registration(name, day.tag, path, source=f"synthetic:{world.seed}:{day.tag}"))
+        return client.add_many(todo)
+
+
+def sync_partitions(instance: dg.DagsterInstance, client: DataRegistry) -> dict[str, list[str]]:
+    """Add every registered tag as a partition of its dataset; return the tags per dataset."""
+    tags: dict[str, list[str]] = {}
+    for version in client.versions():
+        tags.setdefault(version.name, []).append(version.tag)
+    for name, names in tags.items():
+        missing = [t for t in names if not instance.has_dynamic_partition(name, t)]
+        if missing:
+            instance.add_dynamic_partitions(name, missing)
+    return tags
+
+
+def _assets_and_checks(defs: dg.Definitions) -> list:
+    return [*defs.assets, *(defs.asset_checks or [])]
+
+
+def materialize_datasets(
+    defs: dg.Definitions, instance: dg.DagsterInstance, config: ExperimentConfig, tags: dict[str, list[str]]
+) -> bool:
+    """Materialize every registered partition of an experiment's datasets, one in-process run per partition."""
+    ok = True
+    for role, window in config.datasets:
+        for tag in tags.get(window.dataset_name, []):
+            result = dg.materialize(
+                _assets_and_checks(defs), selection=[dg.AssetKey([config.experiment_name, role])],
+                instance=instance, resources=defs.resources, partition_key=tag, raise_on_error=False,
+            )
+            ok &= result.success
+    return ok
+
+
+def materialize_refresh(defs: dg.Definitions, instance: dg.DagsterInstance, experiment: str) -> dg.ExecuteInProcessResult:
+    """Run an experiment's refresh job (features to publication, with its checks) in-process."""
+    job = defs.resolve_job_def(f"{experiment}_refresh")
+    return job.execute_in_process(instance=instance, raise_on_error=False)
+
+
+def timed(summary: RunSummary, step: str):
+    """Context manager adding a step's wall time to the summary."""
+
+    class _Timer:
+        def __enter__(self):
+            self.start = time.perf_counter()
+
+        def __exit__(self, *exc):
+            summary.timings[step] = summary.timings.get(step, 0.0) + time.perf_counter() - self.start
+            return False
+
+    return _Timer()
+
+
+def run_experiments(settings: Settings, preset: str, seed: int, experiments: list[str]) -> dict[str, RunSummary]:
+    """Seed the registry if needed, then materialize each experiment's datasets and refresh job, printing a report."""
+    from ok_ml_assets.cli import registry_client
+    from ok_ml_assets.definitions import build_definitions
+
+    summaries: dict[str, RunSummary] = {}
+    defs = build_definitions(settings)
+    configs = [c for c in load_experiment_configs(settings.configs_dir) if not experiments or c.experiment_name in experiments]
+    unknown = set(experiments) - {c.experiment_name for c in configs}
+    if unknown:
+        raise ValueError(f"unknown experiments {sorted(unknown)}; configs are in {settings.configs_dir}")
+    instance = dagster_instance(settings.home)
+    client = registry_client(settings)
+    setup = RunSummary()
+    with timed(setup, "register synthetic data"):
+        if not client.versions():
+            registered = register_world(client, generate_world(preset, seed=seed))
+            print(f"registered {len(registered)} dataset versions ({preset} preset) in {client.root}")
+    with timed(setup, "sync partitions"):
+        tags = sync_partitions(instance, client)
+    for config in configs:
+        summary = RunSummary(timings=dict(setup.timings))
+        with timed(summary, "dataset partitions"):
+            summary.success &= materialize_datasets(defs, instance, config, tags)
+        with timed(summary, "refresh job"):
+            result = materialize_refresh(defs, instance, config.experiment_name)
+        summary.success &= result.success
+        summary.timings.update(step_timings(instance, result))
+        summaries[config.experiment_name] = summary
+        print_report(instance, config, result, summary, settings)
+    return summaries
+
+
+def step_timings(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dict[str, float]:
+    """Wall time of each asset step of a finished run, and of all its checks together."""
+    timings: dict[str, float] = {}
+    for stats in instance.get_run_step_stats(result.run_id):
+        if stats.start_time and stats.end_time:
+            is_check = any(stats.step_key.endswith("_" + e.check_name) for e in result.get_asset_check_evaluations())
+            name = "step checks (all)" if is_check else f"step {stats.step_key}"
+            timings[name] = timings.get(name, 0.0) + stats.end_time - stats.start_time
+    return timings
+
+
+def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict:
+    records = instance.fetch_materializations(key, limit=1).records
+    if not records:
+        return {}
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def check_outcomes(result: dg.ExecuteInProcessResult) -> list[tuple[str, bool, str]]:
+    """(check, passed, description) of every check evaluated in the run."""
+    return [(f"{e.asset_key.path[-1]}:{e.check_name}", e.passed, e.description or "") for e in result.get_asset_check_evaluations()]
+
+
+def print_report(
+    instance: dg.DagsterInstance, config: ExperimentConfig, result: dg.ExecuteInProcessResult, summary: RunSummary, settings: Settings
+) -> None:
+    """What was published, how long each step took and where to look."""
+    exp = config.experiment_name
+    model = _latest_metadata(instance, dg.AssetKey([exp, "trained_model"]))
+    published = _latest_metadata(instance, dg.AssetKey([exp, "published_recommendations"]))
+    print(f"\n=== {exp}: {'SUCCESS' if summary.success else 'FAILED'} (run {result.run_id}) ===")
+    for name, seconds in summary.timings.items():
+        print(f"  {name:45} {seconds:8.1f} s")
+    for check, passed, description in check_outcomes(result):
+        print(f"  check {check:55} {'passed' if passed else 'FAILED'}  {description}")
+    if model:
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in model.items() if isinstance(v, float))
+        print(f"  model {model.get('model')} (MLflow run {model.get('mlflow_run_id')}): {metrics}")
+    if result.success and published:
+        print(f"  published {published['messages']} messages ({published['bytes']} bytes) to topic "
+              f"{published['topic']} on {settings.kafka_bootstrap_servers}, {published['messages_per_second']:,.0f} msg/s")
+    print(f"  Dagster UI: `make dev`, then http://127.0.0.1:3000 (instance {os.environ.get('DAGSTER_HOME')})")
+    print(f"  MLflow UI:  `make mlflow-ui`, then http://127.0.0.1:5000 (store {settings.mlflow_tracking_uri})")

@@ -1,0 +1,1 @@
+"""Pure compute of the pipelines: features, training, scoring, metrics. No Dagster here."""

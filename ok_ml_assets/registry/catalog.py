@@ -1,0 +1,78 @@
+"""Typed dataset contracts read from data_registry/catalog.yml."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class CatalogError(ValueError):
+    """A catalog file that cannot be used."""
+
+
+class ColumnContract(BaseModel):
+    """What one column must hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["int64", "float64", "string", "timestamp", "date", "bool"]
+    nullable: bool = False
+    allowed: list[str | int] | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class DatasetContract(BaseModel):
+    """A dataset's description and the contract every registered version satisfies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    owner: str
+    description: str
+    partitioning: Literal["daily", "none"] = "daily"
+    retention_days: int | None = Field(default=None, ge=1)
+    primary_key: list[str] = []
+    columns: dict[str, ColumnContract]
+
+    @model_validator(mode="after")
+    def _key_columns_exist(self) -> DatasetContract:
+        missing = [c for c in self.primary_key if c not in self.columns]
+        if missing:
+            raise ValueError(f"primary_key names unknown columns {missing}")
+        return self
+
+
+class Catalog(BaseModel):
+    """Every dataset the registry accepts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    datasets: dict[str, DatasetContract]
+
+    @model_validator(mode="after")
+    def _names(self) -> Catalog:
+        bad = [n for n in self.datasets if not DATASET_NAME.match(n)]
+        if bad:
+            raise ValueError(f"dataset names {bad} must match {DATASET_NAME.pattern}")
+        return self
+
+    def contract(self, name: str) -> DatasetContract:
+        """The contract of `name`, or an error listing the known datasets."""
+        if name not in self.datasets:
+            raise KeyError(f"unknown dataset {name!r}; the catalog has {sorted(self.datasets)}")
+        return self.datasets[name]
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Load and validate the catalog file."""
+    try:
+        return Catalog.model_validate(yaml.safe_load(path.read_text()))
+    except (ValidationError, yaml.YAMLError) as error:
+        raise CatalogError(f"{path}: invalid catalog: {error}") from None

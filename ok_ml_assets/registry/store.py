@@ -1,0 +1,270 @@
+"""The registry repository: DVC stores each version's bytes, a ledger records tag, md5, rows and source."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from ok_ml_assets.registry.catalog import DATASET_NAME, TAG, Catalog
+from ok_ml_assets.registry.validation import validate_file
+
+LEDGER = "versions.json"
+GIT_IDENTITY = ["-c", "user.name=ok-ml registry", "-c", "user.email=registry@ok-ml.local"]
+
+
+class RegistryError(ValueError):
+    """A registry operation refused, with what was wrong; the registry is left unchanged."""
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One registered version of a dataset."""
+
+    name: str
+    tag: str
+    md5: str
+    rows: int
+    size_bytes: int
+    created_at: str
+    source: str
+    seq: int
+
+    @property
+    def ref(self) -> str:
+        """NAME@TAG."""
+        return f"{self.name}@{self.tag}"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A file to register as NAME@TAG."""
+
+    name: str
+    tag: str
+    path: Path
+    source: str = ""
+
+
+def file_md5(path: Path) -> str:
+    """The md5 of a file's bytes, as DVC records it."""
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _run_git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *GIT_IDENTITY, *args], cwd=root, check=True, capture_output=True, text=True)
+
+
+class DataRegistry:
+    """Client of one registry repository (git + DVC) whose remote holds the data."""
+
+    def __init__(self, root: Path, remote: str, catalog: Catalog):
+        self.root = Path(root)
+        self.remote = remote
+        self.catalog = catalog
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _ledger(self) -> dict[str, dict[str, dict]]:
+        path = self.root / LEDGER
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def versions(self, name: str | None = None) -> list[DatasetVersion]:
+        """Registered versions, of one dataset or of all, in registration order."""
+        ledger = self._ledger()
+        names = [name] if name else sorted(ledger)
+        found = [DatasetVersion(**v) for n in names for v in ledger.get(n, {}).values()]
+        return sorted(found, key=lambda v: v.seq)
+
+    def version(self, name: str, tag: str) -> DatasetVersion:
+        """The version NAME@TAG, or an error saying what exists."""
+        self.catalog.contract(name)
+        entry = self._ledger().get(name, {}).get(tag)
+        if entry is None:
+            tags = sorted(self._ledger().get(name, {}))
+            shown = ", ".join(tags[-5:]) if tags else "none"
+            raise RegistryError(f"dataset {name!r} has no registered version {tag!r} (latest tags: {shown})")
+        return DatasetVersion(**entry)
+
+    def window(self, name: str, days: int, last_tag: str | None = None) -> list[DatasetVersion]:
+        """The last `days` versions by tag order, ending at `last_tag` when pinned."""
+        versions = sorted(self.versions(name), key=lambda v: v.tag)
+        if last_tag is not None:
+            self.version(name, last_tag)
+            versions = [v for v in versions if v.tag <= last_tag]
+        if not versions:
+            raise RegistryError(f"dataset {name!r} has no registered versions to read")
+        return versions[-days:]
+
+    def path(self, name: str, tag: str) -> Path:
+        """A local path holding exactly the registered bytes of NAME@TAG, fetched from the remote if needed."""
+        version = self.version(name, tag)
+        path = self._data_path(name, tag)
+        if not path.exists() or file_md5(path) != version.md5:
+            self._configure_remote()
+            with self._repo() as repo:
+                repo.pull(targets=[str(self._dvc_file(name, tag))], force=True)
+        if not path.exists() or file_md5(path) != version.md5:
+            raise RegistryError(f"{version.ref}: stored bytes do not match the registered md5 {version.md5}")
+        return path
+
+    def get(self, name: str, tag: str, destination: Path) -> Path:
+        """Copy the registered bytes of NAME@TAG to `destination`."""
+        source = self.path(name, tag)
+        destination = Path(destination)
+        if destination.is_dir():
+            destination = destination / f"{name}@{tag}.parquet"
+        shutil.copyfile(source, destination)
+        return destination
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add(self, name: str, tag: str, path: Path, source: str = "") -> DatasetVersion:
+        """Validate and register one file as NAME@TAG."""
+        return self.add_many([Registration(name, tag, Path(path), source)])[0]
+
+    def add_many(self, registrations: list[Registration]) -> list[DatasetVersion]:
+        """Validate every file, then register all of them in one DVC commit; all or nothing."""
+        if not registrations:
+            return []
+        with FileLock(str(self.root) + ".lock", timeout=600):
+            self.ensure_initialized()
+            checked = [self._check(r) for r in registrations]
+            ledger = self._ledger()
+            fresh = [(r, md5, rows) for r, md5, rows in checked if r.tag not in ledger.get(r.name, {})]
+            if fresh:
+                self._store([r for r, _, _ in fresh], ledger, [(md5, rows) for _, md5, rows in fresh])
+            ledger = self._ledger()
+            return [DatasetVersion(**ledger[r.name][r.tag]) for r in registrations]
+
+    def _check(self, registration: Registration) -> tuple[Registration, str, int]:
+        """Refuse a registration that is malformed, breaks its contract or reuses a tag for other bytes."""
+        name, tag, path = registration.name, registration.tag, registration.path
+        if not DATASET_NAME.match(name):
+            raise RegistryError(f"dataset name {name!r} is not allowed: it must match {DATASET_NAME.pattern}")
+        if not TAG.match(tag) or ".." in tag:
+            raise RegistryError(f"{name}: tag {tag!r} is not allowed: it must match {TAG.pattern}")
+        try:
+            contract = self.catalog.contract(name)
+        except KeyError as error:
+            raise RegistryError(str(error.args[0])) from None
+        if not path.is_file():
+            raise RegistryError(f"{name}@{tag}: {path} is not a file")
+        md5 = file_md5(path)
+        existing = self._ledger().get(name, {}).get(tag)
+        if existing is not None:
+            if existing["md5"] != md5:
+                raise RegistryError(
+                    f"{name}@{tag} is already registered with other content (md5 {existing['md5']}, new {md5})"
+                )
+            return registration, md5, existing["rows"]
+        try:
+            rows, violations = validate_file(path, contract)
+        except ValueError as error:
+            raise RegistryError(f"{name}@{tag}: {error}") from None
+        if violations:
+            details = "\n".join(f"  {v}" for v in violations)
+            raise RegistryError(f"{name}@{tag} ({path}) breaks the contract of {name!r}:\n{details}")
+        return registration, md5, rows
+
+    def _store(self, registrations: list[Registration], ledger: dict, facts: list[tuple[str, int]]) -> None:
+        """Copy, DVC-add, push and commit; on any failure restore the repository as it was."""
+        copied = []
+        try:
+            for r in registrations:
+                target = self._data_path(r.name, r.tag)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(r.path, target)
+                copied.append(target)
+            with self._repo() as repo:
+                repo.add([str(p) for p in copied])
+                repo.push(targets=[str(p) + ".dvc" for p in copied])
+            self._write_ledger(self._with_versions(ledger, registrations, facts))
+            _run_git(self.root, "add", "-A")
+            _run_git(self.root, "commit", "-q", "-m", "register " + ", ".join(f"{r.name}@{r.tag}" for r in registrations))
+        except BaseException:
+            self._rollback(copied, ledger)
+            raise
+
+    def _with_versions(self, ledger: dict, registrations: list[Registration], facts: list[tuple[str, int]]) -> dict:
+        seq = max((v["seq"] for tags in ledger.values() for v in tags.values()), default=0)
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        updated = {name: dict(tags) for name, tags in ledger.items()}
+        for r, (md5, rows) in zip(registrations, facts):
+            seq += 1
+            version = DatasetVersion(
+                name=r.name, tag=r.tag, md5=md5, rows=rows, size_bytes=r.path.stat().st_size,
+                created_at=now, source=r.source or str(r.path), seq=seq,
+            )
+            updated.setdefault(r.name, {})[r.tag] = asdict(version)
+        return updated
+
+    def _write_ledger(self, ledger: dict) -> None:
+        tmp = self.root / (LEDGER + ".tmp")
+        tmp.write_text(json.dumps(ledger, indent=1, sort_keys=True))
+        os.replace(tmp, self.root / LEDGER)
+
+    def _rollback(self, copied: list[Path], ledger: dict) -> None:
+        """Forget files of a failed registration; pushed objects are content-addressed and harmless."""
+        for path in copied:
+            path.unlink(missing_ok=True)
+            Path(str(path) + ".dvc").unlink(missing_ok=True)
+        self._write_ledger(ledger) if ledger else (self.root / LEDGER).unlink(missing_ok=True)
+        subprocess.run(["git", "checkout", "--", "."], cwd=self.root, capture_output=True)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _data_path(self, name: str, tag: str) -> Path:
+        return self.root / "datasets" / name / f"{tag}.parquet"
+
+    def _dvc_file(self, name: str, tag: str) -> Path:
+        return Path(str(self._data_path(name, tag)) + ".dvc")
+
+    @contextlib.contextmanager
+    def _repo(self):
+        """An open DVC repo whose console chatter is kept out of the product's output."""
+        from dvc.repo import Repo
+
+        with contextlib.redirect_stdout(io.StringIO()), Repo(str(self.root)) as repo:
+            yield repo
+
+    def ensure_initialized(self) -> None:
+        """Create the registry repository (git + DVC, remote configured) if it does not exist yet."""
+        if (self.root / ".dvc").is_dir():
+            self._configure_remote()
+            return
+        from dvc.repo import Repo
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.root / ".git").exists():
+            subprocess.run(["git", "init", "-q", "-b", "main"], cwd=self.root, check=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            Repo.init(str(self.root)).close()
+        self._configure_remote()
+        (self.root / ".gitignore").write_text(LEDGER + ".tmp\n")
+        _run_git(self.root, "add", "-A")
+        _run_git(self.root, "commit", "-q", "-m", "initialize the data registry")
+
+    def _configure_remote(self) -> None:
+        with self._repo() as repo:
+            if repo.config.get("remote", {}).get("storage", {}).get("url") == self.remote:
+                return
+            if "://" not in self.remote:
+                Path(self.remote).mkdir(parents=True, exist_ok=True)
+            with repo.config.edit() as conf:
+                conf["remote"]["storage"] = {"url": self.remote}
+                conf["core"]["remote"] = "storage"
+                conf["core"]["autostage"] = True

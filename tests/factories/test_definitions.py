@@ -1,0 +1,64 @@
+"""Definitions load with no service running, and string asset selections work (antlr4 override)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dagster as dg
+
+from ok_ml_assets.definitions import build_definitions
+from ok_ml_assets.settings import load_settings
+
+EXPECTED = {
+    "interactions", "subscriptions", "user_source_features", "subscribed_pairs", "user_embeddings",
+    "source_embeddings", "trained_model", "recommendations", "published_recommendations",
+}
+
+
+def test_every_asset_is_keyed_and_grouped_by_experiment():
+    graph = build_definitions(load_settings()).resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    assert {k.path[-1] for k in keys} == EXPECTED
+    for key in keys:
+        node = graph.get(key)
+        assert key.path[0] == "prod_discovery" and node.group_name == "prod_discovery"
+        assert node.description, f"{key.to_user_string()} needs a docstring"
+
+
+def test_publication_sits_downstream_of_every_blocking_check():
+    defs = build_definitions(load_settings())
+    graph = defs.resolve_asset_graph()
+    upstream = graph.get(dg.AssetKey(["prod_discovery", "published_recommendations"])).parent_keys
+    assert dg.AssetKey(["prod_discovery", "recommendations"]) in upstream
+    assert all(spec.blocking for check in defs.asset_checks for spec in check.check_specs)
+
+
+def test_string_asset_selection_resolves():
+    graph = build_definitions(load_settings()).resolve_asset_graph()
+    selection = dg.AssetSelection.from_string('group:"prod_discovery" and kind:kafka')
+    assert selection.resolve(graph) == {dg.AssetKey(["prod_discovery", "published_recommendations"])}
+    upstream = dg.AssetSelection.from_string('+key:"prod_discovery/recommendations"').resolve(graph)
+    assert dg.AssetKey(["prod_discovery", "user_embeddings"]) in upstream
+
+
+def test_dagster_cli_lists_a_string_selection():
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "list", "-m", "ok_ml_assets.definitions", "--select", "group:prod_discovery"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "prod_discovery/published_recommendations" in result.stdout
+
+
+def test_loading_definitions_touches_no_state(tmp_path):
+    home = tmp_path / "home"
+    code = (
+        "from ok_ml_assets.definitions import build_definitions; "
+        "print(len(build_definitions().resolve_asset_graph().get_all_asset_keys()))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "OK_ML_HOME": str(home), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(len(EXPECTED))
+    assert not home.exists()

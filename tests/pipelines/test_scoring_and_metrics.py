@@ -1,0 +1,69 @@
+"""Top-K scoring, the popularity baseline, holdout metrics and ALS training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from ok_ml_assets.pipelines.metrics import precision_recall_at_k
+from ok_ml_assets.pipelines.scoring import popularity_top_k, recommendation_table, top_k
+from ok_ml_assets.pipelines.training import AlsParams, fit_als, interaction_matrix
+
+
+def brute_force_top_k(users, sources, exclude, k):
+    scores = users @ sources.T
+    scores[exclude.toarray() > 0] = -np.inf
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+def test_top_k_matches_brute_force_across_blocks_and_never_returns_excluded():
+    rng = np.random.default_rng(0)
+    users, sources = rng.normal(size=(50, 8)).astype(np.float32), rng.normal(size=(30, 8)).astype(np.float32)
+    exclude = sp.random(50, 30, density=0.2, random_state=1, format="csr", dtype=np.float32)
+    items, scores = top_k(users, sources, exclude, 5, block=7)
+    np.testing.assert_array_equal(items, brute_force_top_k(users, sources, exclude, 5))
+    assert not exclude[np.repeat(np.arange(50), 5), items.ravel()].any()
+    assert np.all(np.diff(scores, axis=1) <= 0)
+
+
+def test_top_k_pads_when_too_few_sources_are_allowed():
+    users, sources = np.ones((1, 2), np.float32), np.eye(3, 2, dtype=np.float32)
+    exclude = sp.csr_matrix(np.array([[1, 0, 0]], dtype=np.float32))
+    items, scores = top_k(users, sources, exclude, 4)
+    assert items.tolist() == [[1, 2, -1, -1]] and np.isneginf(scores[0, 2:]).all()
+    table = recommendation_table(np.array([7]), np.array([100, 101, 102]), items, scores)
+    assert table.loc[0, "source_ids"] == [101, 102]
+
+
+def test_popularity_baseline_ranks_by_distinct_users():
+    train = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 0], [0, 1, 1]], dtype=np.float32))
+    items = popularity_top_k(train, sp.csr_matrix((3, 3), dtype=np.float32), 2)
+    assert items[:, 0].tolist() == [1, 1, 1]
+
+
+def test_precision_and_recall_at_k():
+    items = np.array([[0, 1], [2, 0], [1, 2]])
+    relevant = sp.csr_matrix(np.array([[1, 0, 1], [0, 0, 0], [0, 0, 1]], dtype=np.float32))
+    metrics = precision_recall_at_k(items, relevant, 2)
+    assert metrics["evaluated_users"] == 2
+    assert metrics["precision_at_2"] == pytest.approx((1 / 2 + 1 / 2) / 2)
+    assert metrics["recall_at_2"] == pytest.approx((1 / 2 + 1) / 2)
+
+
+def test_als_learns_two_communities_and_is_reproducible():
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(40):
+        community = user % 2
+        for source in rng.choice(range(community * 10, community * 10 + 10), size=6, replace=False):
+            rows.append((user, 100 + source, 1.0))
+    features = pd.DataFrame(rows, columns=["user_id", "source_id", "weight"])
+    params = AlsParams(factors=4, regularization=0.01, iterations=10, alpha=10, seed=3)
+    first, second = fit_als(features, params), fit_als(features, params)
+    np.testing.assert_allclose(first.user_factors, second.user_factors, rtol=1e-4, atol=1e-5)
+    seen = interaction_matrix(features, first.user_ids, first.source_ids)
+    items, _ = top_k(first.user_factors, first.source_factors, seen, 3)
+    community_of_item = (first.source_ids[items] - 100) // 10
+    assert (community_of_item == (first.user_ids % 2)[:, None]).mean() > 0.9

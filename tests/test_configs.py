@@ -1,0 +1,61 @@
+"""Experiment configs: the committed ones load, bad ones fail naming the file and the field."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ok_ml_assets.configs import ConfigError, load_experiment_config, load_experiment_configs
+from ok_ml_assets.settings import PROJECT_ROOT
+from tests.conftest import prod_config
+
+
+def write(tmp_path, config: dict, name: str = "prod_discovery"):
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_committed_configs_load():
+    configs = load_experiment_configs(PROJECT_ROOT / "asset_configs")
+    assert "prod_discovery" in {c.experiment_name for c in configs}
+    prod = next(c for c in configs if c.experiment_name == "prod_discovery")
+    assert prod.datasets.interactions.window_days == 10 and prod.datasets.subscriptions.window_days == 14
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"model": {"factorz": 3}}, "model.factorz", "Extra inputs are not permitted"),
+        ({"model": {"factors": "many"}}, "model.factors", "valid integer"),
+        ({"publication": {"rollout_fraction": 1.5}}, "publication.rollout_fraction", "less than or equal to 1"),
+        ({"datasets": {"interactions": {"dataset_name": "Bad/Name", "window_days": 3}}}, "datasets.interactions.dataset_name", "must match"),
+        ({"pipeline_type": "nope"}, "pipeline_type", "recommendation_als"),
+        ({"evaluation": {"holdout_days": 10}}, "holdout_days", "shorter than"),
+    ],
+)
+def test_bad_field_is_named_with_the_file(tmp_path, changes, field, message):
+    path = write(tmp_path, prod_config(**changes))
+    with pytest.raises(ConfigError) as error:
+        load_experiment_config(path)
+    text = str(error.value)
+    assert str(path) in text and field in text and message in text
+
+
+def test_missing_section_is_named(tmp_path):
+    config = prod_config()
+    del config["checks"]
+    with pytest.raises(ConfigError, match=r"checks: Field required"):
+        load_experiment_config(write(tmp_path, config))
+
+
+def test_experiment_name_must_match_file_name(tmp_path):
+    with pytest.raises(ConfigError, match="must equal the file name 'other'"):
+        load_experiment_config(write(tmp_path, prod_config(), name="other"))
+
+
+def test_yaml_syntax_error_names_the_file(tmp_path):
+    path = tmp_path / "broken.yml"
+    path.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="broken.yml: not valid YAML"):
+        load_experiment_config(path)
