@@ -9,6 +9,7 @@ import click
 
 from ok_ml_assets.configs import ConfigError, load_experiment_configs
 from ok_ml_assets.registry import DataRegistry, RegistryError, load_catalog
+from ok_ml_assets.registry.catalog import CatalogError
 from ok_ml_assets.settings import Settings, load_settings
 
 
@@ -51,6 +52,14 @@ def registry() -> None:
     """The data registry: versioned datasets with contracts."""
 
 
+def open_registry() -> DataRegistry:
+    """The configured registry, or a user-facing error when its catalog cannot be used."""
+    try:
+        return registry_client(load_settings())
+    except CatalogError as error:
+        fail(str(error))
+
+
 @registry.command("add")
 @click.argument("name")
 @click.argument("path", type=click.Path(path_type=Path))
@@ -59,7 +68,7 @@ def registry() -> None:
 def registry_add(name: str, path: Path, tag: str, source: str) -> None:
     """Validate PATH against NAME's contract and register it as NAME@TAG."""
     try:
-        version = registry_client(load_settings()).add(name, tag, path, source=source)
+        version = open_registry().add(name, tag, path, source=source)
     except RegistryError as error:
         fail(str(error))
     click.echo(f"registered {version.ref}: {version.rows} rows, md5 {version.md5}")
@@ -68,7 +77,7 @@ def registry_add(name: str, path: Path, tag: str, source: str) -> None:
 @registry.command("list")
 def registry_list() -> None:
     """Every dataset in the catalog with its number of versions and latest tag."""
-    client = registry_client(load_settings())
+    client = open_registry()
     for name, contract in sorted(client.catalog.datasets.items()):
         versions = client.versions(name)
         latest = max((v.tag for v in versions), default="-")
@@ -79,7 +88,7 @@ def registry_list() -> None:
 @click.argument("name")
 def registry_show(name: str) -> None:
     """A dataset's contract and its registered versions."""
-    client = registry_client(load_settings())
+    client = open_registry()
     try:
         contract = client.catalog.contract(name)
     except KeyError as error:
@@ -101,10 +110,49 @@ def registry_get(ref: str, path: Path) -> None:
     if not sep:
         fail(f"{ref!r} is not NAME@TAG")
     try:
-        written = registry_client(load_settings()).get(name, tag, path)
+        written = open_registry().get(name, tag, path)
     except RegistryError as error:
         fail(str(error))
     click.echo(f"wrote {written}")
+
+
+@main.group()
+def model() -> None:
+    """The MLflow Model Registry: champion and challenger versions."""
+
+
+@model.command("rollback")
+@click.argument("experiment")
+@click.argument("version", required=False)
+def model_rollback(experiment: str, version: str | None) -> None:
+    """Move EXPERIMENT's champion back to VERSION (default: the one it replaced) and re-publish its recommendations."""
+    from ok_ml_assets.definitions import build_resources
+    from ok_ml_assets.lifecycle import LifecycleError, rollback
+
+    resources = build_resources(load_settings())
+    try:
+        target, report = rollback(resources["mlflow"], resources["kafka"], experiment, version)
+    except LifecycleError as error:
+        fail(str(error))
+    click.echo(f"champion of {experiment} is now v{target}; re-published {report.messages} messages")
+
+
+@main.command()
+@click.argument("experiment")
+@click.argument("version")
+def reproduce(experiment: str, version: str) -> None:
+    """Retrain EXPERIMENT's model VERSION from its recorded commit, data and seed, and compare with the record."""
+    from ok_ml_assets.definitions import build_resources
+    from ok_ml_assets.lifecycle import LifecycleError
+    from ok_ml_assets.lifecycle import reproduce as reproduce_version
+
+    settings = load_settings()
+    try:
+        result = reproduce_version(build_resources(settings)["mlflow"], registry_client(settings), experiment, version)
+    except (LifecycleError, RegistryError) as error:
+        fail(str(error))
+    click.echo(result.verdict())
+    sys.exit(0 if result.reproduced else 1)
 
 
 @main.command("validate-configs")

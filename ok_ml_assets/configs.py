@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -112,6 +112,16 @@ class Publication(Strict):
     cron: str = "0 3 * * 1"
 
 
+class Promotion(Strict):
+    """When a trained model may replace the champion."""
+
+    primary_metric: str
+    min_metrics: dict[str, float] = {}
+    max_regression: float = Field(ge=0, le=1, description="Allowed relative drop of the primary metric vs the champion.")
+    min_lift_over_baseline: float = Field(ge=0, description="Relative lift over the popularity baseline a first model needs.")
+    require_clean_tree: bool = True
+
+
 class ExperimentConfig(Strict):
     """One experiment: which pipeline type builds it and every parameter it runs with."""
 
@@ -127,6 +137,13 @@ class ExperimentConfig(Strict):
     recommendations: Recommendations
     checks: Checks
     publication: Publication
+    promotion: Promotion
+    _source_text: str = PrivateAttr(default="")
+
+    @property
+    def source_text(self) -> str:
+        """The exact YAML this config was loaded from (a dump of it when built in code)."""
+        return self._source_text or yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
     @field_validator("experiment_name")
     @classmethod
@@ -146,6 +163,11 @@ class ExperimentConfig(Strict):
             raise ValueError("evaluation.k must not exceed recommendations.top_k")
         if self.checks.min_items_per_user > self.recommendations.top_k:
             raise ValueError("checks.min_items_per_user must not exceed recommendations.top_k")
+        k = self.evaluation.k
+        known = {f"{m}_at_{k}" for m in ("precision", "recall", "map", "ndcg")}
+        unknown = sorted(({self.promotion.primary_metric} | set(self.promotion.min_metrics)) - known)
+        if unknown:
+            raise ValueError(f"promotion names unknown metrics {unknown}; recorded metrics are {sorted(known)}")
         return self
 
 
@@ -167,13 +189,21 @@ def parse_experiment_config(data: object, source: str) -> ExperimentConfig:
         raise ConfigError(f"{source}: invalid experiment config\n{_describe(error)}") from None
 
 
+def parse_experiment_text(text: str, source: str) -> ExperimentConfig:
+    """Parse and validate YAML text, keeping the text as the config's exact source."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {error}") from None
+    config = parse_experiment_config(data, source)
+    config._source_text = text
+    return config
+
+
 def load_experiment_config(path: Path) -> ExperimentConfig:
     """Load and validate one experiment YAML."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    config = parse_experiment_config(data, str(path))
+    text = path.read_text()
+    config = parse_experiment_text(text, str(path))
     if config.experiment_name != path.stem:
         raise ConfigError(
             f"{path}: experiment_name: {config.experiment_name!r} must equal the file name {path.stem!r}"

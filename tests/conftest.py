@@ -19,7 +19,7 @@ CATALOG = PROJECT_ROOT / "data_registry" / "catalog.yml"
 PROD_CONFIG = PROJECT_ROOT / "asset_configs" / "prod_discovery.yml"
 
 
-def prod_config(**changes: dict) -> dict:
+def prod_config(**changes: dict) -> dict:  
     """The committed prod_discovery config with some sections updated."""
     config = yaml.safe_load(PROD_CONFIG.read_text())
     for section, values in changes.items():
@@ -47,8 +47,17 @@ def home(tmp_path, monkeypatch, tiny_registry_template) -> Path:
     monkeypatch.setenv("OK_ML_CONFIGS_DIR", str(configs))
     monkeypatch.setenv("OK_ML_DVC_REMOTE", str(tmp_path / "dvc-remote"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    write_config(tmp_path, prod_config())
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; forget the previous test's store.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    write_config(tmp_path, relaxed_config())
     return tmp_path
+
+
+def relaxed_config(**changes: dict) -> dict:
+    """prod_config for tests: trees under development are dirty, and the tiny world gives ALS a smaller lead."""
+    promotion = {**prod_config()["promotion"], "require_clean_tree": False, "min_lift_over_baseline": 0.05}
+    return prod_config(**{"promotion": promotion, **changes})
 
 
 def write_config(home: Path, config: dict) -> dict:

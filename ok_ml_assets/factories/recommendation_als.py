@@ -8,21 +8,21 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pandas as pd
-import yaml
 
 from ok_ml_assets.configs import DatasetWindow, ExperimentConfig
 from ok_ml_assets.factories.datasets import build_dataset_asset
 from ok_ml_assets.factories.gates import require_open_gates
 from ok_ml_assets.pipelines import quality
-from ok_ml_assets.pipelines.evaluation import evaluate_on_holdout
-from ok_ml_assets.pipelines.features import build_user_source_features, read_pairs
+from ok_ml_assets.pipelines.features import read_pairs
 from ok_ml_assets.pipelines.lineage import config_hash, flatten, git_state
-from ok_ml_assets.pipelines.publication import Provenance, encode_messages, in_rollout
-from ok_ml_assets.pipelines.scoring import recommendation_table, top_k
-from ok_ml_assets.pipelines.training import AlsParams, Embeddings, fit_als, interaction_matrix
+from ok_ml_assets.lifecycle import promote_challenger
+from ok_ml_assets.pipelines.promotion import TRAINED_BY, PromotionPolicy
+from ok_ml_assets.pipelines.publication import Provenance, publish_rollout
+from ok_ml_assets.pipelines.recommender import DailyFile, als_params, recommend, train_recommender, window_features
+from ok_ml_assets.pipelines.training import Embeddings
 from ok_ml_assets.registry import DataRegistry, DatasetVersion
-from ok_ml_assets.resources.kafka import KafkaResource
-from ok_ml_assets.resources.mlflow import MlflowResource
+from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
+from ok_ml_assets.resources.mlflow import CHAMPION, MlflowResource, metrics_json
 from ok_ml_assets.resources.registry import RegistryResource
 from ok_ml_assets.settings import PROJECT_ROOT
 
@@ -76,7 +76,7 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
     exp = config.experiment_name
     key = lambda name: dg.AssetKey([exp, name])  # noqa: E731
     interactions_window, subscriptions_window = config.datasets.interactions, config.datasets.subscriptions
-    params = AlsParams(**config.model.model_dump())
+    params = als_params(config)
     common = {"key_prefix": [exp], "group_name": exp}
 
     interactions = build_dataset_asset(exp, "interactions", interactions_window)
@@ -86,10 +86,7 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
     def user_source_features(context: dg.AssetExecutionContext, registry: RegistryResource) -> dg.Output[pd.DataFrame]:
         """Per (user, source): time-decayed event weight, event count and days since the last event over the window."""
         versions, paths = read_window(registry.client(), interactions_window)
-        features = build_user_source_features(
-            paths, tag_date(versions[-1]), config.features.event_weights,
-            config.features.half_life_days, config.features.min_user_interactions,
-        )
+        features = window_features([DailyFile(tag_date(v), p) for v, p in zip(versions, paths)], config)
         return dg.Output(features, metadata={
             "dataset_versions": dg.MetadataValue.json(lineage(versions)),
             "as_of": versions[-1].tag,
@@ -113,7 +110,7 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         outs={
             "user_embeddings": dg.AssetOut(key=key("user_embeddings"), description="ALS user factors, one vector per user.", kinds={"implicit"}),
             "source_embeddings": dg.AssetOut(key=key("source_embeddings"), description="ALS source factors, one vector per source.", kinds={"implicit"}),
-            "trained_model": dg.AssetOut(key=key("trained_model"), description="The registered MLflow model version and its holdout metrics.", kinds={"mlflow"}),
+            "trained_model": dg.AssetOut(key=key("trained_model"), description="The MLflow run and `challenger` model version with its holdout metrics.", kinds={"mlflow"}),
         },
         group_name=exp,
         name=f"{exp}_train_als",
@@ -125,36 +122,45 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         registry: RegistryResource,
         mlflow: MlflowResource,
     ):
-        """Evaluate ALS on a time-based holdout, fit it on the whole window, track and register it in MLflow."""
+        """Evaluate ALS on a time-based holdout, fit it on the whole window, track it and register a challenger."""
         client = registry.client()
         versions, paths = read_window(client, interactions_window)
         sub_versions, _ = read_window(client, subscriptions_window)
-        holdout = config.evaluation.holdout_days
-        train = build_user_source_features(
-            paths[:-holdout], tag_date(versions[-holdout - 1]), config.features.event_weights,
-            config.features.half_life_days, config.features.min_user_interactions,
-        )
-        report, _ = evaluate_on_holdout(train, read_pairs(paths[-holdout:]), subscribed_pairs, params, config.evaluation.k)
-        embeddings = fit_als(user_source_features, params)
+        daily = [DailyFile(tag_date(v), p) for v, p in zip(versions, paths)]
+        outcome = train_recommender(daily, user_source_features, subscribed_pairs, config)
+        metrics = outcome.report.as_metrics()
         registered = mlflow.log_training(
             experiment=exp,
             params=flatten(config.model_dump(mode="json")),
-            metrics=report.as_metrics(),
+            metrics=metrics,
             tags=training_tags(context, config, versions + sub_versions),
-            artifacts={"config.yml": yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
-                       "metrics.json": json.dumps(report.as_metrics(), indent=1)},
-            embeddings=embedding_arrays(embeddings, config.recommendations.top_k),
+            artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics)},
+            embeddings=embedding_arrays(outcome.embeddings, config.recommendations.top_k),
         )
-        model = {"model_name": registered.name, "model_version": registered.version, "run_id": registered.run_id,
-                 "metrics": report.as_metrics()}
-        metric_metadata = {name: dg.MetadataValue.float(value) for name, value in report.as_metrics().items()}
+        embeddings = outcome.embeddings
         yield dg.Output(embeddings_frame(embeddings.user_ids, embeddings.user_factors, "user_id"), "user_embeddings",
                         metadata={"users": dg.MetadataValue.int(len(embeddings.user_ids)), "factors": params.factors})
         yield dg.Output(embeddings_frame(embeddings.source_ids, embeddings.source_factors, "source_id"), "source_embeddings",
                         metadata={"sources": dg.MetadataValue.int(len(embeddings.source_ids)), "factors": params.factors})
-        yield dg.Output(model, "trained_model", metadata={
-            "model": f"{registered.name} v{registered.version}", "mlflow_run_id": registered.run_id, **metric_metadata,
-        })
+        yield dg.Output(
+            {"model_name": registered.name, "model_version": registered.version, "run_id": registered.run_id, "metrics": metrics},
+            "trained_model",
+            metadata={"model": f"{registered.name} v{registered.version}", "mlflow_run_id": registered.run_id,
+                      **{name: dg.MetadataValue.float(value) for name, value in metrics.items()}},
+        )
+
+    @dg.asset(**common, kinds={"mlflow"})
+    def model_promotion(context: dg.AssetExecutionContext, trained_model: dict, mlflow: MlflowResource) -> dg.Output[dict]:
+        """The promotion gate's decision on the challenger: whether it became the `champion`, and why."""
+        name, version = trained_model["model_name"], trained_model["model_version"]
+        decision, previous = promote_challenger(mlflow, name, version, promotion_policy(config))
+        (context.log.info if decision.promote else context.log.warning)(f"{name} v{version}: {decision.reason}")
+        champion = version if decision.promote else previous
+        return dg.Output(
+            {"promoted": decision.promote, "reason": decision.reason, "model_version": version, "champion_version": champion},
+            metadata={"decision": "promoted" if decision.promote else "rejected", "reason": decision.reason,
+                      "challenger": f"v{version}", "champion": f"v{champion}" if champion else "none"},
+        )
 
     @dg.asset(**common, kinds={"numpy", "parquet"})
     def recommendations(
@@ -163,13 +169,14 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         source_embeddings: pd.DataFrame,
         subscribed_pairs: pd.DataFrame,
         trained_model: dict,
+        mlflow: MlflowResource,
     ) -> dg.Output[pd.DataFrame]:
         """Per user, the top-K sources they are not subscribed to, best first, with scores."""
         user_ids, user_factors = frame_factors(user_embeddings, "user_id")
         source_ids, source_factors = frame_factors(source_embeddings, "source_id")
-        exclude = interaction_matrix(subscribed_pairs, user_ids, source_ids)
-        items, scores = top_k(user_factors, source_factors, exclude, config.recommendations.top_k)
-        table = recommendation_table(user_ids, source_ids, items, scores)
+        embeddings = Embeddings(user_ids, user_factors, source_ids, source_factors)
+        table = recommend(embeddings, subscribed_pairs, config.recommendations.top_k)
+        mlflow.log_recommendations(trained_model["run_id"], table)
         return dg.Output(table, metadata={
             "users": dg.MetadataValue.int(len(table)),
             "mean_list_length": dg.MetadataValue.float(float(table["source_ids"].map(len).mean())),
@@ -178,41 +185,30 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
 
     checks = build_blocking_checks(config, key)
 
-    @dg.asset(**common, kinds={"kafka"}, deps=[key("recommendations")])
+    @dg.asset(**common, kinds={"kafka"})
     def published_recommendations(
         context: dg.AssetExecutionContext,
         recommendations: pd.DataFrame,
         trained_model: dict,
+        model_promotion: dict,
         kafka: KafkaResource,
+        mlflow: MlflowResource,
     ) -> dg.MaterializeResult:
-        """The rollout users' recommendations in the compacted Kafka topic, keyed by user id."""
+        """The rollout users' recommendations from the champion model, in a compacted Kafka topic keyed by user id."""
         require_open_gates(context, [c for spec in checks for c in spec.check_keys])
-        publication = config.publication
-        selected = recommendations[in_rollout(recommendations["user_id"].to_numpy(), publication.rollout_fraction, publication.salt)]
+        require_champion(mlflow, trained_model, model_promotion)
         provenance = Provenance(
             experiment=exp, model_name=trained_model["model_name"], model_version=trained_model["model_version"],
             run_id=trained_model["run_id"], generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         )
-        kafka.ensure_topic(publication.topic, publication.partitions)
-        report = kafka.publish(publication.topic, encode_messages(selected, provenance))
-        context.log.info(f"published {report.messages} messages to {publication.topic} at {report.messages_per_second:,.0f}/s")
-        return dg.MaterializeResult(metadata={
-            "topic": publication.topic,
-            "messages": dg.MetadataValue.int(report.messages),
-            "bytes": dg.MetadataValue.int(report.bytes),
-            "partitions": dg.MetadataValue.int(len(report.offsets)),
-            "offsets": dg.MetadataValue.json({str(p): list(r) for p, r in sorted(report.offsets.items())}),
-            "seconds": dg.MetadataValue.float(report.seconds),
-            "messages_per_second": dg.MetadataValue.float(report.messages_per_second),
-            "rollout_fraction": publication.rollout_fraction,
-            "eligible_users": dg.MetadataValue.int(len(recommendations)),
-            "model": f"{provenance.model_name} v{provenance.model_version}",
-        })
+        report = publish_rollout(kafka, config.publication, recommendations, provenance)
+        context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
+        return dg.MaterializeResult(metadata=publication_metadata(report, config, len(recommendations), provenance))
 
     refresh = dg.define_asset_job(
         name=f"{exp}_refresh",
         selection=dg.AssetSelection.assets(
-            user_source_features, subscribed_pairs, train_als, recommendations, published_recommendations
+            user_source_features, subscribed_pairs, train_als, model_promotion, recommendations, published_recommendations
         ),
         description=f"Retrain {exp} on the latest registered data and publish its recommendations.",
     )
@@ -221,12 +217,47 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
     )
     return dg.Definitions(
-        assets=[interactions, subscriptions, user_source_features, subscribed_pairs, train_als, recommendations,
-                published_recommendations],
+        assets=[interactions, subscriptions, user_source_features, subscribed_pairs, train_als, model_promotion,
+                recommendations, published_recommendations],
         asset_checks=checks,
         jobs=[refresh],
         schedules=[weekly],
     )
+
+
+class PromotionRefused(RuntimeError):
+    """The trained model is not the champion, so its recommendations are not published."""
+
+
+def require_champion(mlflow: MlflowResource, trained_model: dict, promotion: dict) -> None:
+    """Refuse publication unless this run's model was promoted and `champion` still points at it."""
+    name, version = trained_model["model_name"], trained_model["model_version"]
+    if not promotion["promoted"]:
+        raise PromotionRefused(f"{name} v{version} was not promoted, nothing published: {promotion['reason']}")
+    current = mlflow.alias_version(name, CHAMPION)
+    if current != version:
+        raise PromotionRefused(f"{name} v{version} is no longer the champion (champion is v{current}); nothing published")
+
+
+def promotion_policy(config: ExperimentConfig) -> PromotionPolicy:
+    """The promotion gate's thresholds from the experiment YAML."""
+    return PromotionPolicy(**config.promotion.model_dump())
+
+
+def publication_metadata(report: PublicationReport, config: ExperimentConfig, eligible: int, provenance: Provenance) -> dict:
+    """Materialization metadata of a publication: volume, placement and throughput."""
+    return {
+        "topic": config.publication.topic,
+        "messages": dg.MetadataValue.int(report.messages),
+        "bytes": dg.MetadataValue.int(report.bytes),
+        "partitions": dg.MetadataValue.int(len(report.offsets)),
+        "offsets": dg.MetadataValue.json({str(p): list(r) for p, r in sorted(report.offsets.items())}),
+        "seconds": dg.MetadataValue.float(report.seconds),
+        "messages_per_second": dg.MetadataValue.float(report.messages_per_second),
+        "rollout_fraction": config.publication.rollout_fraction,
+        "eligible_users": dg.MetadataValue.int(eligible),
+        "model": f"{provenance.model_name} v{provenance.model_version}",
+    }
 
 
 def embedding_arrays(embeddings: Embeddings, k: int) -> dict[str, np.ndarray]:
@@ -246,6 +277,7 @@ def training_tags(context: dg.AssetExecutionContext, config: ExperimentConfig, v
         "datasets": json.dumps(lineage(versions)),
         "dagster_run_id": context.run.run_id,
         "dagster_asset_key": dg.AssetKey([config.experiment_name, "trained_model"]).to_user_string(),
+        "trained_by": TRAINED_BY,
     }
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from ok_ml_assets.pipelines.metrics import precision_recall_at_k
+from ok_ml_assets.pipelines.metrics import ranking_metrics
 from ok_ml_assets.pipelines.scoring import popularity_top_k, top_k
 from ok_ml_assets.pipelines.training import AlsParams, Embeddings, fit_als, interaction_matrix
 
@@ -41,7 +40,7 @@ def evaluate_on_holdout(
     train = interaction_matrix(train_features, embeddings.user_ids, embeddings.source_ids)
     baseline = popularity_top_k(train, exclude, k)
     report = HoldoutReport(
-        model=precision_recall_at_k(items, relevant, k),
-        baseline=precision_recall_at_k(baseline, relevant, k),
+        model=ranking_metrics(items, relevant, k),
+        baseline=ranking_metrics(baseline, relevant, k),
     )
     return report, embeddings

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
+
+from ok_ml_assets.configs import Publication
 
 MESSAGE_SCHEMA = "ok_ml.recommendations"
 MESSAGE_VERSION = 1
@@ -64,3 +67,23 @@ def encode_messages(recommendations: pd.DataFrame, provenance: Provenance) -> It
         recommendations["user_id"], recommendations["source_ids"], recommendations["scores"]
     ):
         yield message_key(user_id), message_value(user_id, source_ids, scores, provenance)
+
+
+class Publisher(Protocol):
+    """What publication needs of a message broker."""
+
+    def ensure_topic(self, topic: str, partitions: int) -> None: ...
+
+    def publish(self, topic: str, messages: Iterable[tuple[bytes, bytes]]): ...
+
+
+def rollout_rows(recommendations: pd.DataFrame, fraction: float, salt: str) -> pd.DataFrame:
+    """The rows of users in the rollout arm."""
+    return recommendations[in_rollout(recommendations["user_id"].to_numpy(), fraction, salt)]
+
+
+def publish_rollout(publisher: Publisher, publication: Publication, recommendations: pd.DataFrame, provenance: Provenance):
+    """Publish the rollout users' lists to the experiment's topic, all or nothing."""
+    publisher.ensure_topic(publication.topic, publication.partitions)
+    selected = rollout_rows(recommendations, publication.rollout_fraction, publication.salt)
+    return publisher.publish(publication.topic, encode_messages(selected, provenance))

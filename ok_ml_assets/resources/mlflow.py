@@ -1,4 +1,4 @@
-"""MLflow: training runs with params, metrics, artifacts and lineage tags, and registered model versions."""
+"""MLflow: training runs with params, metrics, artifacts and lineage tags, and the Model Registry's aliases."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pandas as pd
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+RECOMMENDATIONS_ARTIFACT = "recommendations/recommendations.parquet"
 
 
 @dataclass(frozen=True)
@@ -18,7 +22,18 @@ class RegisteredModel:
     name: str
     version: str
     run_id: str
-    experiment_id: str
+
+
+@dataclass(frozen=True)
+class ModelVersionFacts:
+    """What the registry knows of one version: its tags, its run's metrics and its aliases."""
+
+    name: str
+    version: str
+    run_id: str | None
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    aliases: list[str]
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -27,7 +42,8 @@ class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str
     artifact_root: str = ""
 
-    def _client(self):
+    def client(self):
+        """An MlflowClient bound to this store (and the fluent API pointed at it too)."""
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
@@ -36,7 +52,7 @@ class MlflowResource(dg.ConfigurableResource):
 
     def experiment_id(self, name: str) -> str:
         """The MLflow experiment of an ok-ml experiment, created with the configured artifact root."""
-        client = self._client()
+        client = self.client()
         found = client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
@@ -52,12 +68,12 @@ class MlflowResource(dg.ConfigurableResource):
         artifacts: dict[str, str],
         embeddings: dict[str, np.ndarray],
     ) -> RegisteredModel:
-        """Record one training run and register its model as a new version named after the experiment."""
+        """Record one training run and register its model as the experiment's new `challenger` version."""
         import mlflow
 
         from ok_ml_assets.resources.mlflow_model import RecommenderModel
 
-        self._client()
+        client = self.client()
         experiment_id = self.experiment_id(experiment)
         with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run, tempfile.TemporaryDirectory() as tmp:
             mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
@@ -73,9 +89,62 @@ class MlflowResource(dg.ConfigurableResource):
                 pip_requirements=["ok-ml-assets", "numpy", "pandas", "scipy"],
                 registered_model_name=experiment,
             )
-            version = str(info.registered_model_version)
-        client = self._client()
+        version = str(info.registered_model_version)
         for key, value in tags.items():
             client.set_model_version_tag(experiment, version, key, value)
-        client.set_model_version_tag(experiment, version, "metrics", json.dumps(metrics, sort_keys=True))
-        return RegisteredModel(name=experiment, version=version, run_id=run.info.run_id, experiment_id=experiment_id)
+        client.set_registered_model_alias(experiment, CHALLENGER, version)
+        return RegisteredModel(name=experiment, version=version, run_id=run.info.run_id)
+
+    def facts(self, name: str, version: str) -> ModelVersionFacts:
+        """Tags, run metrics and aliases of a model version."""
+        client = self.client()
+        mv = client.get_model_version(name, version)
+        metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+        return ModelVersionFacts(name, str(mv.version), mv.run_id, dict(mv.tags), dict(metrics), list(mv.aliases))
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version an alias points to, or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client().get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            return None
+
+    def record_decision(self, name: str, version: str, promoted: bool, reason: str, previous: str | None) -> None:
+        """Write the gate's decision on the version and move `champion` to it when promoted."""
+        client = self.client()
+        client.set_model_version_tag(name, version, "promotion_decision", "promoted" if promoted else "rejected")
+        client.set_model_version_tag(name, version, "promotion_reason", reason[:5000])
+        if promoted:
+            client.set_model_version_tag(name, version, "previous_champion", previous or "")
+            client.set_registered_model_alias(name, CHAMPION, version)
+
+    def move_champion(self, name: str, version: str, reason: str) -> None:
+        """Point `champion` at an earlier version (rollback), recording why on it."""
+        client = self.client()
+        client.get_model_version(name, version)
+        client.set_model_version_tag(name, version, "rollback_reason", reason[:5000])
+        client.set_registered_model_alias(name, CHAMPION, version)
+
+    def log_recommendations(self, run_id: str, table: pd.DataFrame) -> None:
+        """Keep a version's recommendations with its run, so it can be re-published on rollback."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(RECOMMENDATIONS_ARTIFACT).name
+            table.to_parquet(path, index=False)
+            self.client().log_artifact(run_id, str(path), str(Path(RECOMMENDATIONS_ARTIFACT).parent))
+
+    def load_recommendations(self, run_id: str) -> pd.DataFrame:
+        """The recommendations recorded with a run."""
+        with tempfile.TemporaryDirectory() as tmp:
+            return pd.read_parquet(self.client().download_artifacts(run_id, RECOMMENDATIONS_ARTIFACT, tmp))
+
+    def load_text(self, run_id: str, artifact: str) -> str:
+        """A text artifact of a run, e.g. the exact config it trained with."""
+        with tempfile.TemporaryDirectory() as tmp:
+            return Path(self.client().download_artifacts(run_id, artifact, tmp)).read_text()
+
+
+def metrics_json(metrics: dict[str, float]) -> str:
+    """Metrics as stable JSON text, for artifacts."""
+    return json.dumps(metrics, indent=1, sort_keys=True)

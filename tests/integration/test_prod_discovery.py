@@ -12,7 +12,7 @@ from ok_ml_assets.cli import registry_client
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.pipelines.publication import in_rollout
 from ok_ml_assets.synthetic import generate_world
-from tests.conftest import prod_config, write_config
+from tests.conftest import relaxed_config, write_config
 from tests.kafka_utils import read_topic, topic_exists
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,7 @@ def test_failing_blocking_check_publishes_nothing(home, settings, instance):
     small = generate_world("tiny", seed=3, sources=12)
     settings.registry_repo.rename(home / "registry-full")
     register_world(registry_client(settings), small)
-    config = write_config(home, prod_config(recommendations={"top_k": 20}, checks={"min_items_per_user": 15}))
+    config = write_config(home, relaxed_config(recommendations={"top_k": 20}, checks={"min_items_per_user": 15}))
 
     defs = build_definitions(settings)
     result = materialize_refresh(defs, instance, "prod_discovery")

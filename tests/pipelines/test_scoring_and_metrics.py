@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from ok_ml_assets.pipelines.metrics import precision_recall_at_k
+from ok_ml_assets.pipelines.metrics import ranking_metrics
 from ok_ml_assets.pipelines.scoring import popularity_top_k, recommendation_table, top_k
 from ok_ml_assets.pipelines.training import AlsParams, fit_als, interaction_matrix
 
@@ -43,13 +43,17 @@ def test_popularity_baseline_ranks_by_distinct_users():
     assert items[:, 0].tolist() == [1, 1, 1]
 
 
-def test_precision_and_recall_at_k():
+def test_ranking_metrics_at_k():
     items = np.array([[0, 1], [2, 0], [1, 2]])
     relevant = sp.csr_matrix(np.array([[1, 0, 1], [0, 0, 0], [0, 0, 1]], dtype=np.float32))
-    metrics = precision_recall_at_k(items, relevant, 2)
+    metrics = ranking_metrics(items, relevant, 2)
     assert metrics["evaluated_users"] == 2
     assert metrics["precision_at_2"] == pytest.approx((1 / 2 + 1 / 2) / 2)
     assert metrics["recall_at_2"] == pytest.approx((1 / 2 + 1) / 2)
+    assert metrics["map_at_2"] == pytest.approx((1 / 2 + 1 / 2) / 2)
+    ndcg_user0 = 1 / (1 + 1 / np.log2(3))
+    ndcg_user2 = 1 / np.log2(3)
+    assert metrics["ndcg_at_2"] == pytest.approx((ndcg_user0 + ndcg_user2) / 2)
 
 
 def test_als_learns_two_communities_and_is_reproducible():

@@ -1,0 +1,166 @@
+"""MLflow tracking, the promotion gate, rollback and reproduction, on tiny data with the real broker."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import mlflow as mlflow_lib
+import pandas as pd
+import pytest
+
+from ok_ml_assets.cli import registry_client
+from ok_ml_assets.definitions import build_definitions, build_resources
+from ok_ml_assets.lifecycle import LifecycleError, promote_challenger, reproduce, rollback
+from ok_ml_assets.orchestration import materialize_refresh
+from ok_ml_assets.pipelines.promotion import REQUIRED_LINEAGE_TAGS
+from ok_ml_assets.factories.recommendation_als import promotion_policy
+from ok_ml_assets.configs import load_experiment_config
+from ok_ml_assets.settings import load_settings
+from tests.conftest import relaxed_config, write_config
+from tests.kafka_utils import read_topic
+
+pytestmark = pytest.mark.integration
+NAME = "prod_discovery"
+
+
+def refresh(settings, instance):
+    return materialize_refresh(build_definitions(settings), instance, NAME)
+
+
+def test_training_is_tracked_with_lineage_and_becomes_champion(settings, instance):
+    assert refresh(settings, instance).success
+    mlflow = build_resources(settings)["mlflow"]
+    facts = mlflow.facts(NAME, "1")
+    assert set(facts.aliases) == {"champion", "challenger"}
+    assert all(facts.tags.get(tag) for tag in REQUIRED_LINEAGE_TAGS)
+    assert facts.tags["promotion_decision"] == "promoted"
+    datasets = json.loads(facts.tags["datasets"])
+    assert {d["dataset"] for d in datasets} == {"interactions", "subscriptions"}
+    assert all(d["md5"] == registry_client(settings).version(d["dataset"], d["tag"]).md5 for d in datasets)
+    for metric in ("precision_at_10", "recall_at_10", "map_at_10", "ndcg_at_10"):
+        assert 0 < facts.metrics[metric] <= 1 and f"baseline_{metric}" in facts.metrics
+    run = mlflow.client().get_run(facts.run_id)
+    assert run.data.params["model.factors"] == "64" and run.data.params["publication.rollout_fraction"] == "0.5"
+    config_text = mlflow.load_text(facts.run_id, "config.yml")
+    assert config_text == (settings.configs_dir / f"{NAME}.yml").read_text()
+
+    model = mlflow_lib.pyfunc.load_model(f"models:/{NAME}@champion")
+    recommendations = pd.read_parquet(settings.assets_dir / NAME / "recommendations.parquet")
+    served = model.predict(pd.DataFrame({"user_id": recommendations["user_id"].head(5)}))
+    assert served["user_id"].tolist() == recommendations["user_id"].head(5).tolist()
+    assert len(served.loc[0, "source_ids"]) == 20
+
+
+def test_a_model_failing_the_gate_is_not_promoted_and_publishes_nothing(home, settings, instance):
+    assert refresh(settings, instance).success
+    topic = load_experiment_config(settings.configs_dir / f"{NAME}.yml").publication.topic
+    before = read_topic(settings.kafka_bootstrap_servers, topic)
+
+    stricter = relaxed_config()
+    stricter["promotion"]["min_metrics"] = {"ndcg_at_10": 0.99}
+    stricter["publication"] = {**stricter["publication"], "topic": topic}
+    (home / "configs" / f"{NAME}.yml").write_text(json.dumps(stricter))
+    result = refresh(settings, instance)
+
+    assert not result.success
+    mlflow = build_resources(settings)["mlflow"]
+    facts = mlflow.facts(NAME, "2")
+    assert facts.tags["promotion_decision"] == "rejected"
+    assert "is below the minimum 0.99" in facts.tags["promotion_reason"]
+    assert mlflow.alias_version(NAME, "champion") == "1" and mlflow.alias_version(NAME, "challenger") == "2"
+    error = str(result.get_step_failure_events()[0].step_failure_data.error)
+    assert "v2 was not promoted, nothing published" in error and "below the minimum" in error
+    assert read_topic(settings.kafka_bootstrap_servers, topic) == before
+
+
+def test_a_hand_registered_version_never_becomes_champion(settings, instance):
+    mlflow = build_resources(settings)["mlflow"]
+    client = mlflow.client()
+    experiment_id = mlflow.experiment_id(NAME)
+    with mlflow_lib.start_run(experiment_id=experiment_id) as run:
+        mlflow_lib.log_metrics({"precision_at_10": 0.9, "recall_at_10": 0.9, "ndcg_at_10": 0.9, "map_at_10": 0.9,
+                                "baseline_ndcg_at_10": 0.1})
+        mlflow_lib.log_text("hand made", "note.txt")
+    client.create_registered_model(NAME)
+    version = client.create_model_version(NAME, f"runs:/{run.info.run_id}/note.txt", run.info.run_id).version
+
+    config = load_experiment_config(settings.configs_dir / f"{NAME}.yml")
+    decision, _ = promote_challenger(mlflow, NAME, str(version), promotion_policy(config))
+    assert not decision.promote and "lineage tag 'git_commit' is missing" in decision.reason
+    assert mlflow.alias_version(NAME, "champion") is None
+    with pytest.raises(LifecycleError, match="no champion"):
+        rollback(mlflow, build_resources(settings)["kafka"], NAME, str(version))
+    client.set_registered_model_alias(NAME, "champion", str(version))
+    with pytest.raises(LifecycleError, match="never passed the promotion gate"):
+        rollback(mlflow, build_resources(settings)["kafka"], NAME, str(version))
+
+
+def test_rollback_moves_the_champion_back_and_republishes_its_lists(settings, instance):
+    assert refresh(settings, instance).success and refresh(settings, instance).success
+    resources = build_resources(settings)
+    mlflow, kafka = resources["mlflow"], resources["kafka"]
+    assert mlflow.alias_version(NAME, "champion") == "2"
+
+    target, report = rollback(mlflow, kafka, NAME)
+
+    assert target == "1" and mlflow.alias_version(NAME, "champion") == "1"
+    topic = load_experiment_config(settings.configs_dir / f"{NAME}.yml").publication.topic
+    latest = {user: values[-1] for user, values in read_topic(settings.kafka_bootstrap_servers, topic).items()}
+    assert report.messages == len(latest) > 0
+    assert {v["model"]["version"] for v in latest.values()} == {"1"}
+    recorded = mlflow.load_recommendations(mlflow.facts(NAME, "1").run_id).set_index("user_id")
+    for user, value in list(latest.items())[:50]:
+        assert [i["source_id"] for i in value["items"]] == list(recorded.loc[int(user), "source_ids"])
+
+
+def test_reproduce_matches_the_recorded_model(settings, instance):
+    assert refresh(settings, instance).success
+    result = reproduce(build_resources(settings)["mlflow"], registry_client(settings), NAME, "1")
+    assert result.reproduced, result.verdict()
+    assert {"precision_at_10", "ndcg_at_10", "baseline_ndcg_at_10"} <= set(result.metrics)
+    assert result.list_overlap > 0.9
+
+    cli = subprocess.run([sys.executable, "-m", "ok_ml_assets.cli", "reproduce", NAME, "1"], capture_output=True, text=True)
+    assert cli.returncode == 0 and "verdict: REPRODUCED" in cli.stdout, cli.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts"),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(30)
+
+
+def test_training_against_a_real_tracking_server(monkeypatch, mlflow_server, instance, home):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("OK_ML_MLFLOW_ARTIFACT_ROOT", "")
+    settings = load_settings()
+    assert refresh(settings, instance).success
+    client = mlflow_lib.MlflowClient(mlflow_server, mlflow_server)
+    version = client.get_model_version_by_alias(NAME, "champion")
+    assert version.version == "1" and version.tags["promotion_decision"] == "promoted"
+    assert "config.yml" in {a.path for a in client.list_artifacts(version.run_id)}
