@@ -12,7 +12,7 @@ from ok_ml_assets.settings import load_settings
 
 EXPECTED = {
     "interactions", "subscriptions", "user_source_features", "subscribed_pairs", "user_embeddings",
-    "source_embeddings", "trained_model", "recommendations", "published_recommendations",
+    "source_embeddings", "trained_model", "model_promotion", "recommendations", "published_recommendations",
 }
 
 
