@@ -71,3 +71,15 @@ def test_als_learns_two_communities_and_is_reproducible():
     items, _ = top_k(first.user_factors, first.source_factors, seen, 3)
     community_of_item = (first.source_ids[items] - 100) // 10
     assert (community_of_item == (first.user_ids % 2)[:, None]).mean() > 0.9
+
+
+def test_popularity_baseline_matches_brute_force_with_exclusions():
+    rng = np.random.default_rng(5)
+    train = sp.csr_matrix(rng.random((200, 40)) < np.linspace(0.01, 0.6, 40))
+    train = sp.csr_matrix(np.where(train.toarray(), 1.0, 0.0) * 1.0)
+    exclude = sp.random(200, 40, density=0.3, random_state=2, format="csr", dtype=np.float32)
+    expected = brute_force_top_k(np.ones((200, 1), np.float32), np.asarray(train.sum(axis=0)).T.astype(np.float32), exclude, 5)
+    items = popularity_top_k(train, exclude, 5)
+    counts = np.asarray(train.sum(axis=0)).ravel()
+    assert not exclude[np.repeat(np.arange(200), 5), items.ravel()].any()
+    np.testing.assert_array_equal(counts[items], counts[expected])
