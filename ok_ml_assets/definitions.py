@@ -10,6 +10,7 @@ from ok_ml_assets.resources.io import LocalParquetIOManager
 from ok_ml_assets.resources.kafka import KafkaResource
 from ok_ml_assets.resources.mlflow import MlflowResource
 from ok_ml_assets.resources.registry import RegistryResource
+from ok_ml_assets.sensors import build_registry_sensor
 from ok_ml_assets.settings import Settings, load_settings
 
 
@@ -26,10 +27,13 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    """All experiments in the configs folder, merged, with resources bound."""
+    """All experiments in the configs folder, merged, with the registry sensor and resources bound."""
     settings = settings or load_settings()
-    experiments = [build_experiment(config) for config in load_experiment_configs(settings.configs_dir)]
-    return dg.Definitions.merge(*experiments, dg.Definitions(resources=build_resources(settings)))
+    configs = load_experiment_configs(settings.configs_dir)
+    experiments = [build_experiment(config) for config in configs]
+    jobs = [job for experiment in experiments for job in experiment.jobs or []]
+    sensors = dg.Definitions(sensors=[build_registry_sensor(configs, jobs)])
+    return dg.Definitions.merge(*experiments, sensors, dg.Definitions(resources=build_resources(settings)))
 
 
 @dg.definitions

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ok_ml_assets.registry.catalog import DATASET_NAME, TAG, Catalog
+from ok_ml_assets.registry.catalog import DATASET_NAME, TAG, Catalog, DatasetContract
 from ok_ml_assets.registry.validation import validate_file
 
 LEDGER = "versions.json"
+LOCK_TIMEOUT_SECONDS = 600
 GIT_IDENTITY = ["-c", "user.name=ok-ml registry", "-c", "user.email=registry@ok-ml.local"]
 
 
@@ -64,6 +65,29 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _known(ledger: dict, checked: tuple[Registration, str, int]) -> dict | None:
+    """The ledger entry of an already registered NAME@TAG with the same bytes; an error if the bytes differ."""
+    registration, md5, _ = checked
+    existing = ledger.get(registration.name, {}).get(registration.tag)
+    if existing is not None and existing["md5"] != md5:
+        raise RegistryError(
+            f"{registration.name}@{registration.tag} is already registered with other content "
+            f"(md5 {existing['md5']}, new {md5}); register the new data under a new tag"
+        )
+    return existing
+
+
+def _unique(checked: list[tuple[Registration, str, int]]) -> list[tuple[Registration, str, int]]:
+    """One entry per NAME@TAG of a batch; the same NAME@TAG twice with different bytes is refused."""
+    seen: dict[tuple[str, str], tuple[Registration, str, int]] = {}
+    for item in checked:
+        ref = (item[0].name, item[0].tag)
+        if ref in seen and seen[ref][1] != item[1]:
+            raise RegistryError(f"{ref[0]}@{ref[1]} appears twice in one batch with different content")
+        seen.setdefault(ref, item)
+    return list(seen.values())
+
+
 def _run_git(root: Path, *args: str) -> None:
     subprocess.run(["git", *GIT_IDENTITY, *args], cwd=root, check=True, capture_output=True, text=True)
 
@@ -89,9 +113,28 @@ class DataRegistry:
         found = [DatasetVersion(**v) for n in names for v in ledger.get(n, {}).values()]
         return sorted(found, key=lambda v: v.seq)
 
+    def versions_after(self, seq: int) -> list[DatasetVersion]:
+        """Committed versions registered after `seq`, in registration order."""
+        # Only the ledger at HEAD: a version whose commit failed is rolled back and its seq reused.
+        ledger = self._committed_ledger()
+        found = [DatasetVersion(**v) for tags in ledger.values() for v in tags.values() if v["seq"] > seq]
+        return sorted(found, key=lambda v: v.seq)
+
+    def _committed_ledger(self) -> dict[str, dict[str, dict]]:
+        shown = subprocess.run(
+            ["git", "show", f"HEAD:{LEDGER}"], cwd=self.root, capture_output=True, text=True
+        ) if (self.root / ".git").exists() else None
+        return json.loads(shown.stdout) if shown is not None and shown.returncode == 0 else {}
+
+    def _contract(self, name: str) -> DatasetContract:
+        try:
+            return self.catalog.contract(name)
+        except KeyError as error:
+            raise RegistryError(str(error.args[0])) from None
+
     def version(self, name: str, tag: str) -> DatasetVersion:
         """The version NAME@TAG, or an error saying what exists."""
-        self.catalog.contract(name)
+        self._contract(name)
         entry = self._ledger().get(name, {}).get(tag)
         if entry is None:
             tags = sorted(self._ledger().get(name, {}))
@@ -114,9 +157,11 @@ class DataRegistry:
         version = self.version(name, tag)
         path = self._data_path(name, tag)
         if not path.exists() or file_md5(path) != version.md5:
-            self._configure_remote()
-            with self._repo() as repo:
-                repo.pull(targets=[str(self._dvc_file(name, tag))], force=True)
+            # DVC's own repo lock gives up after a few seconds; a registration may push for longer.
+            with self._lock():
+                self._configure_remote()
+                with self._repo() as repo:
+                    repo.pull(targets=[str(self._dvc_file(name, tag))], force=True)
         if not path.exists() or file_md5(path) != version.md5:
             raise RegistryError(f"{version.ref}: stored bytes do not match the registered md5 {version.md5}")
         return path
@@ -127,6 +172,8 @@ class DataRegistry:
         destination = Path(destination)
         if destination.is_dir():
             destination = destination / f"{name}@{tag}.parquet"
+        if not destination.parent.is_dir():
+            raise RegistryError(f"{name}@{tag}: cannot write {destination}: folder {destination.parent} does not exist")
         shutil.copyfile(source, destination)
         return destination
 
@@ -138,38 +185,34 @@ class DataRegistry:
 
     def add_many(self, registrations: list[Registration]) -> list[DatasetVersion]:
         """Validate every file, then register all of them in one DVC commit; all or nothing."""
-        if not registrations:
+        checked = _unique([self._check(r) for r in registrations])
+        if not checked:
             return []
-        with FileLock(str(self.root) + ".lock", timeout=600):
-            self.ensure_initialized()
-            checked = [self._check(r) for r in registrations]
+        with self._lock():
             ledger = self._ledger()
-            fresh = [(r, md5, rows) for r, md5, rows in checked if r.tag not in ledger.get(r.name, {})]
+            fresh = [c for c in checked if _known(ledger, c) is None]
             if fresh:
+                self.ensure_initialized()
                 self._store([r for r, _, _ in fresh], ledger, [(md5, rows) for _, md5, rows in fresh])
             ledger = self._ledger()
-            return [DatasetVersion(**ledger[r.name][r.tag]) for r in registrations]
+        return [DatasetVersion(**ledger[r.name][r.tag]) for r in registrations]
 
     def _check(self, registration: Registration) -> tuple[Registration, str, int]:
         """Refuse a registration that is malformed, breaks its contract or reuses a tag for other bytes."""
-        name, tag, path = registration.name, registration.tag, registration.path
+        name, tag, path = registration.name, registration.tag, Path(registration.path)
         if not DATASET_NAME.match(name):
             raise RegistryError(f"dataset name {name!r} is not allowed: it must match {DATASET_NAME.pattern}")
         if not TAG.match(tag) or ".." in tag:
-            raise RegistryError(f"{name}: tag {tag!r} is not allowed: it must match {TAG.pattern}")
-        try:
-            contract = self.catalog.contract(name)
-        except KeyError as error:
-            raise RegistryError(str(error.args[0])) from None
+            raise RegistryError(f"{name}: tag {tag!r} is not allowed: it must match {TAG.pattern} without '..'")
+        contract = self._contract(name)
         if not path.is_file():
             raise RegistryError(f"{name}@{tag}: {path} is not a file")
+        if path.stat().st_size == 0:
+            raise RegistryError(f"{name}@{tag}: {path} is empty (0 bytes), not a parquet file")
         md5 = file_md5(path)
-        existing = self._ledger().get(name, {}).get(tag)
+        # Checked again under the lock; this early look only spares validating bytes already registered.
+        existing = _known(self._ledger(), (registration, md5, 0))
         if existing is not None:
-            if existing["md5"] != md5:
-                raise RegistryError(
-                    f"{name}@{tag} is already registered with other content (md5 {existing['md5']}, new {md5})"
-                )
             return registration, md5, existing["rows"]
         try:
             rows, violations = validate_file(path, contract)
@@ -182,6 +225,8 @@ class DataRegistry:
 
     def _store(self, registrations: list[Registration], ledger: dict, facts: list[tuple[str, int]]) -> None:
         """Copy, DVC-add, push and commit; on any failure restore the repository as it was."""
+        from dvc.exceptions import DvcException
+
         copied = []
         try:
             for r in registrations:
@@ -195,8 +240,12 @@ class DataRegistry:
             self._write_ledger(self._with_versions(ledger, registrations, facts))
             _run_git(self.root, "add", "-A")
             _run_git(self.root, "commit", "-q", "-m", "register " + ", ".join(f"{r.name}@{r.tag}" for r in registrations))
-        except BaseException:
-            self._rollback(copied, ledger)
+        except BaseException as error:
+            self._rollback(copied)
+            # A remote scheme whose DVC plugin is missing fails with ImportError, a user's configuration mistake.
+            if isinstance(error, (DvcException, ImportError)):
+                refs = ", ".join(f"{r.name}@{r.tag}" for r in registrations)
+                raise RegistryError(f"{refs}: could not store the data in DVC (remote {self.remote}): {error}") from None
             raise
 
     def _with_versions(self, ledger: dict, registrations: list[Registration], facts: list[tuple[str, int]]) -> dict:
@@ -217,13 +266,13 @@ class DataRegistry:
         tmp.write_text(json.dumps(ledger, indent=1, sort_keys=True))
         os.replace(tmp, self.root / LEDGER)
 
-    def _rollback(self, copied: list[Path], ledger: dict) -> None:
-        """Forget files of a failed registration; pushed objects are content-addressed and harmless."""
+    def _rollback(self, copied: list[Path]) -> None:
+        """Return the repository to its last commit; pushed objects are content-addressed and harmless."""
         for path in copied:
             path.unlink(missing_ok=True)
-            Path(str(path) + ".dvc").unlink(missing_ok=True)
-        self._write_ledger(ledger) if ledger else (self.root / LEDGER).unlink(missing_ok=True)
-        subprocess.run(["git", "checkout", "--", "."], cwd=self.root, capture_output=True)
+        # A hard reset, not a checkout: DVC's autostage has already staged the new .dvc and .gitignore files.
+        subprocess.run(["git", "reset", "-q", "--hard", "HEAD"], cwd=self.root, capture_output=True)
+        subprocess.run(["git", "clean", "-fdq", "--", "datasets"], cwd=self.root, capture_output=True)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -232,6 +281,11 @@ class DataRegistry:
 
     def _dvc_file(self, name: str, tag: str) -> Path:
         return Path(str(self._data_path(name, tag)) + ".dvc")
+
+    def _lock(self) -> FileLock:
+        """The lock every writer of this registry holds, beside the repository so it exists before it."""
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root) + ".lock", timeout=LOCK_TIMEOUT_SECONDS)
 
     @contextlib.contextmanager
     def _repo(self):
@@ -252,19 +306,22 @@ class DataRegistry:
         if not (self.root / ".git").exists():
             subprocess.run(["git", "init", "-q", "-b", "main"], cwd=self.root, check=True)
         with contextlib.redirect_stdout(io.StringIO()):
-            Repo.init(str(self.root)).close()
+            repo = Repo.init(str(self.root))
+            with repo.config.edit() as conf:
+                conf["core"]["autostage"] = True
+            repo.close()
         self._configure_remote()
         (self.root / ".gitignore").write_text(LEDGER + ".tmp\n")
         _run_git(self.root, "add", "-A")
         _run_git(self.root, "commit", "-q", "-m", "initialize the data registry")
 
     def _configure_remote(self) -> None:
+        """Point DVC at this client's remote in the untracked local config: the URL is per machine, not data."""
         with self._repo() as repo:
             if repo.config.get("remote", {}).get("storage", {}).get("url") == self.remote:
                 return
             if "://" not in self.remote:
                 Path(self.remote).mkdir(parents=True, exist_ok=True)
-            with repo.config.edit() as conf:
+            with repo.config.edit("local") as conf:
                 conf["remote"]["storage"] = {"url": self.remote}
                 conf["core"]["remote"] = "storage"
-                conf["core"]["autostage"] = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,15 +89,18 @@ def _column_rules(name: str, column: ColumnContract) -> list[tuple[str, str]]:
 
 
 def _value_violations(con: duckdb.DuckDBPyConnection, contract: DatasetContract) -> list[ContractViolation]:
+    rules = [(name, rule, predicate) for name, column in contract.columns.items() for rule, predicate in _column_rules(name, column)]
+    if not rules:
+        return []
+    # One scan counts every rule's failures; examples are fetched only for the rules that failed.
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {predicate})" for _, _, predicate in rules) + " FROM data"
+    ).fetchone()
     found = []
-    for name, column in contract.columns.items():
-        for rule, predicate in _column_rules(name, column):
-            rows = con.execute(f"SELECT count(*) FROM data WHERE {predicate}").fetchone()[0]
-            if rows:
-                examples = con.execute(
-                    f"SELECT {_quote(name)} FROM data WHERE {predicate} LIMIT {MAX_EXAMPLES}"
-                ).fetchall()
-                found.append(ContractViolation(name, rule, rows, [e[0] for e in examples]))
+    for (name, rule, predicate), rows in zip(rules, counts):
+        if rows:
+            examples = con.execute(f"SELECT {_quote(name)} FROM data WHERE {predicate} LIMIT {MAX_EXAMPLES}").fetchall()
+            found.append(ContractViolation(name, rule, rows, [e[0] for e in examples]))
     return found
 
 
@@ -112,6 +117,12 @@ def _key_violations(con: duckdb.DuckDBPyConnection, contract: DatasetContract) -
     return [ContractViolation(",".join(contract.primary_key), "primary key is unique", int(rows), [list(e) for e in examples])]
 
 
+@functools.cache
+def _database(pid: int) -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process (a forked child gets its own): opening one costs more than validating a small file."""
+    return duckdb.connect()
+
+
 def validate_file(path: Path, contract: DatasetContract) -> tuple[int, list[ContractViolation]]:
     """Row count of the parquet file at `path` and every way it breaks `contract` (empty when it complies)."""
     schema_problems = _schema_violations(read_schema(path), contract)
@@ -120,9 +131,9 @@ def validate_file(path: Path, contract: DatasetContract) -> tuple[int, list[Cont
         return 0, [ContractViolation("*", "file has at least one row", 0, [])]
     if schema_problems:
         return rows, schema_problems
-    con = duckdb.connect()
+    con = _database(os.getpid()).cursor()
     try:
-        con.execute(f"CREATE VIEW data AS SELECT * FROM read_parquet({_literal(str(path))})")
+        con.execute(f"CREATE TEMP VIEW data AS SELECT * FROM read_parquet({_literal(str(path))})")
         return rows, _value_violations(con, contract) + _key_violations(con, contract)
     finally:
         con.close()

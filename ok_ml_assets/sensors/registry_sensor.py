@@ -1,0 +1,163 @@
+"""The registry sensor: every newly registered dataset version becomes a partition and the runs that read it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from ok_ml_assets.configs import ExperimentConfig
+from ok_ml_assets.registry import DatasetVersion
+from ok_ml_assets.resources.registry import RegistryResource
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+    Job = dg.JobDefinition | UnresolvedAssetJobDefinition
+
+SENSOR_NAME = "registry_sensor"
+MINIMUM_INTERVAL_SECONDS = 60
+# Enough to read a run's trigger at a glance; the full list is the registry's ledger between two seqs.
+VERSIONS_SHOWN_IN_TAGS = 10
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One experiment's dataset asset reading a registered dataset, optionally pinned to one tag."""
+
+    experiment: str
+    role: str
+    dataset: str
+    tag: str | None = None
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        """The experiment's asset whose partitions are the dataset's tags."""
+        return dg.AssetKey([self.experiment, self.role])
+
+    @property
+    def job_name(self) -> str:
+        """The job materializing one partition of that asset."""
+        return f"{self.experiment}_{self.role}_partition"
+
+    def reads(self, version: DatasetVersion) -> bool:
+        """Whether a new version concerns this consumer: its dataset, and its pinned tag if any."""
+        return version.name == self.dataset and self.tag in (None, version.tag)
+
+
+def consumers(configs: Sequence[ExperimentConfig]) -> list[Consumer]:
+    """Every (experiment, role) that reads a registered dataset."""
+    return [
+        Consumer(config.experiment_name, role, window.dataset_name, window.tag)
+        for config in configs
+        for role, window in config.datasets
+    ]
+
+
+def refresh_job_name(experiment: str) -> str:
+    """The job that retrains and publishes an experiment from its latest registered data."""
+    return f"{experiment}_refresh"
+
+
+def read_cursor(cursor: str | None) -> int:
+    """The highest registry seq already handled (0 before the first tick)."""
+    return int(json.loads(cursor)["seq"]) if cursor else 0
+
+
+def write_cursor(seq: int) -> str:
+    """The cursor recording that every version up to `seq` is handled."""
+    return json.dumps({"seq": seq})
+
+
+def describe(versions: Sequence[DatasetVersion]) -> str:
+    """NAME@TAG of the versions, shortened when there are many."""
+    refs = [v.ref for v in versions]
+    hidden = len(refs) - VERSIONS_SHOWN_IN_TAGS
+    return ",".join(refs[:VERSIONS_SHOWN_IN_TAGS]) + (f",... (+{hidden} more)" if hidden > 0 else "")
+
+
+def partition_requests(versions: Sequence[DatasetVersion]) -> list[dg.AddDynamicPartitionsRequest]:
+    """One request per dataset adding its new tags as partitions."""
+    tags: dict[str, list[str]] = {}
+    for version in versions:
+        tags.setdefault(version.name, []).append(version.tag)
+    return [dg.AddDynamicPartitionsRequest(partitions_def_name=name, partition_keys=keys) for name, keys in tags.items()]
+
+
+def partition_run(consumer: Consumer, version: DatasetVersion) -> dg.RunRequest:
+    """A run materializing the new version's partition of a consumer's dataset asset."""
+    return dg.RunRequest(
+        run_key=f"{consumer.experiment}:{consumer.role}:{version.ref}",
+        job_name=consumer.job_name,
+        asset_selection=[consumer.asset_key],
+        partition_key=version.tag,
+        tags={"ok_ml/dataset_version": version.ref, "ok_ml/registry_seq": str(version.seq)},
+    )
+
+
+def refresh_run(experiment: str, versions: Sequence[DatasetVersion]) -> dg.RunRequest:
+    """One refresh run of an experiment for all the new versions it reads."""
+    last = max(v.seq for v in versions)
+    return dg.RunRequest(
+        run_key=f"{refresh_job_name(experiment)}:seq-{last}",
+        job_name=refresh_job_name(experiment),
+        tags={"ok_ml/dataset_versions": describe(versions), "ok_ml/registry_seq": str(last)},
+    )
+
+
+def registry_sensor_result(readers: Sequence[Consumer], versions: Sequence[DatasetVersion], after: int) -> dg.SensorResult:
+    """Partitions and runs for the versions registered after seq `after`, and the cursor past them."""
+    if not versions:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"no dataset version registered after seq {after}"))
+    runs: list[dg.RunRequest] = []
+    read_by: dict[str, dict[int, DatasetVersion]] = {}
+    for version in versions:
+        for reader in readers:
+            if reader.reads(version):
+                runs.append(partition_run(reader, version))
+                read_by.setdefault(reader.experiment, {})[version.seq] = version
+    runs += [refresh_run(experiment, list(read.values())) for experiment, read in read_by.items()]
+    return dg.SensorResult(
+        run_requests=runs,
+        dynamic_partitions_requests=partition_requests(versions),
+        cursor=write_cursor(max(v.seq for v in versions)),
+    )
+
+
+def partition_job(reader: Consumer) -> UnresolvedAssetJobDefinition:
+    """The job the sensor launches to materialize one registered version of a consumer's dataset asset."""
+    return dg.define_asset_job(
+        name=reader.job_name,
+        selection=dg.AssetSelection.assets(reader.asset_key),
+        description=f"Materialize one registered version of `{reader.dataset}` as {reader.asset_key.to_user_string()}.",
+    )
+
+
+def refresh_jobs(configs: Sequence[ExperimentConfig], jobs: Sequence[Job]) -> list[Job]:
+    """The experiments' own refresh jobs, which the sensor must target by the same definitions."""
+    by_name = {job.name: job for job in jobs}
+    missing = [refresh_job_name(c.experiment_name) for c in configs if refresh_job_name(c.experiment_name) not in by_name]
+    if missing:
+        raise ValueError(f"the registry sensor needs the refresh jobs {missing}, which the experiments do not define")
+    return [by_name[refresh_job_name(c.experiment_name)] for c in configs]
+
+
+def build_registry_sensor(configs: Sequence[ExperimentConfig], jobs: Sequence[Job]) -> dg.SensorDefinition:
+    """The sensor that starts the work every newly registered dataset version needs, each version once."""
+    readers = consumers(configs)
+
+    def registry_sensor(context: dg.SensorEvaluationContext, registry: RegistryResource) -> dg.SensorResult:
+        """Adds each newly registered dataset version as a partition and requests the runs of the experiments that read it."""
+        after = read_cursor(context.cursor)
+        return registry_sensor_result(readers, registry.client().versions_after(after), after)
+
+    return dg.sensor(
+        name=SENSOR_NAME,
+        description=registry_sensor.__doc__,
+        jobs=[*map(partition_job, readers), *refresh_jobs(configs, jobs)],
+        minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )(registry_sensor)
