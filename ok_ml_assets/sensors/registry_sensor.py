@@ -108,15 +108,23 @@ def refresh_run(experiment: str, versions: Sequence[DatasetVersion]) -> dg.RunRe
     )
 
 
-def registry_sensor_result(readers: Sequence[Consumer], versions: Sequence[DatasetVersion], after: int) -> dg.SensorResult:
-    """Partitions and runs for the versions registered after seq `after`, and the cursor past them."""
+def registry_sensor_result(
+    readers: Sequence[Consumer],
+    versions: Sequence[DatasetVersion],
+    after: int,
+    materialized: frozenset[tuple[dg.AssetKey, str]] = frozenset(),
+) -> dg.SensorResult:
+    """Partitions and runs for the versions registered after seq `after`, and the cursor past them.
+
+    Partitions already in `materialized` (for example by `make run` before the daemon first ticked) need no run.
+    """
     if not versions:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no dataset version registered after seq {after}"))
     runs: list[dg.RunRequest] = []
     read_by: dict[str, dict[int, DatasetVersion]] = {}
     for version in versions:
         for reader in readers:
-            if reader.reads(version):
+            if reader.reads(version) and (reader.asset_key, version.tag) not in materialized:
                 runs.append(partition_run(reader, version))
                 read_by.setdefault(reader.experiment, {})[version.seq] = version
     runs += [refresh_run(experiment, list(read.values())) for experiment, read in read_by.items()]
@@ -124,6 +132,13 @@ def registry_sensor_result(readers: Sequence[Consumer], versions: Sequence[Datas
         run_requests=runs,
         dynamic_partitions_requests=partition_requests(versions),
         cursor=write_cursor(max(v.seq for v in versions)),
+    )
+
+
+def materialized_partitions(instance: dg.DagsterInstance, readers: Sequence[Consumer]) -> frozenset[tuple[dg.AssetKey, str]]:
+    """(asset, tag) of every partition the consumers' dataset assets already have."""
+    return frozenset(
+        (reader.asset_key, tag) for reader in readers for tag in instance.get_materialized_partitions(reader.asset_key)
     )
 
 
@@ -152,7 +167,9 @@ def build_registry_sensor(configs: Sequence[ExperimentConfig], jobs: Sequence[Jo
     def registry_sensor(context: dg.SensorEvaluationContext, registry: RegistryResource) -> dg.SensorResult:
         """Adds each newly registered dataset version as a partition and requests the runs of the experiments that read it."""
         after = read_cursor(context.cursor)
-        return registry_sensor_result(readers, registry.client().versions_after(after), after)
+        versions = registry.client().versions_after(after)
+        materialized = materialized_partitions(context.instance, readers) if versions else frozenset()
+        return registry_sensor_result(readers, versions, after, materialized)
 
     return dg.sensor(
         name=SENSOR_NAME,

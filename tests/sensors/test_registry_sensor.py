@@ -145,3 +145,16 @@ def test_a_requested_partition_run_materializes_exactly_the_new_version(settings
     materialization = event.materialization
     assert materialization.asset_key == dg.AssetKey(["prod_discovery", "interactions"])
     assert materialization.partition == NEW_TAG and materialization.metadata["md5"].value == version.md5
+
+
+def test_versions_already_materialized_by_a_run_start_nothing_on_the_first_tick(settings, instance):
+    from ok_ml_assets.configs import load_experiment_config
+    from ok_ml_assets.orchestration import materialize_datasets, sync_partitions
+
+    defs = build_definitions(settings)
+    config = load_experiment_config(settings.configs_dir / "prod_discovery.yml")
+    assert materialize_datasets(defs, instance, config, sync_partitions(instance, registry_client(settings)))
+
+    data = tick(settings, instance, None)
+
+    assert data.run_requests == [] and json.loads(data.cursor)["seq"] == 2 * SEEDED_DAYS
