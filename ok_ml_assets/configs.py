@@ -9,7 +9,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from ok_ml_assets.monitoring.rules import MonitoringRules
+
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+MONITORED_ASSETS = {"recommendation_als": ("user_source_features", "recommendations")}
 
 
 class ConfigError(ValueError):
@@ -74,32 +77,13 @@ class Evaluation(Strict):
 
     holdout_days: int = Field(ge=1)
     k: int = Field(ge=1)
+    online_days: int = Field(default=7, ge=1, description="Days after a publication its online metrics look at.")
 
 
 class Recommendations(Strict):
     """Per-user top-K lists."""
 
     top_k: int = Field(ge=1, le=1000)
-
-
-class FeatureRange(Strict):
-    """Allowed closed range of one feature column."""
-
-    min: float
-    max: float
-
-    @model_validator(mode="after")
-    def _ordered(self) -> FeatureRange:
-        if self.min > self.max:
-            raise ValueError(f"min {self.min} is greater than max {self.max}")
-        return self
-
-
-class Checks(Strict):
-    """Thresholds of the blocking checks before publication."""
-
-    min_items_per_user: int = Field(ge=1)
-    feature_ranges: dict[str, FeatureRange]
 
 
 class Publication(Strict):
@@ -135,9 +119,9 @@ class ExperimentConfig(Strict):
     model: Model
     evaluation: Evaluation
     recommendations: Recommendations
-    checks: Checks
     publication: Publication
     promotion: Promotion
+    monitoring: MonitoringRules = Field(default_factory=dict)
     _source_text: str = PrivateAttr(default="")
 
     @property
@@ -161,8 +145,12 @@ class ExperimentConfig(Strict):
             )
         if self.evaluation.k > self.recommendations.top_k:
             raise ValueError("evaluation.k must not exceed recommendations.top_k")
-        if self.checks.min_items_per_user > self.recommendations.top_k:
-            raise ValueError("checks.min_items_per_user must not exceed recommendations.top_k")
+        unknown_assets = sorted(set(self.monitoring) - set(MONITORED_ASSETS[self.pipeline_type]))
+        if unknown_assets:
+            raise ValueError(
+                f"monitoring names {unknown_assets}, which {self.pipeline_type} does not produce; "
+                f"monitored assets are {list(MONITORED_ASSETS[self.pipeline_type])}"
+            )
         k = self.evaluation.k
         known = {f"{m}_at_{k}" for m in ("precision", "recall", "map", "ndcg")}
         unknown = sorted(({self.promotion.primary_metric} | set(self.promotion.min_metrics)) - known)

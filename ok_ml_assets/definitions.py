@@ -9,6 +9,7 @@ from ok_ml_assets.factories import build_experiment
 from ok_ml_assets.resources.io import LocalParquetIOManager
 from ok_ml_assets.resources.kafka import KafkaResource
 from ok_ml_assets.resources.mlflow import MlflowResource
+from ok_ml_assets.resources.monitoring import MonitoringResource
 from ok_ml_assets.resources.registry import RegistryResource
 from ok_ml_assets.sensors import build_registry_sensor
 from ok_ml_assets.settings import Settings, load_settings
@@ -23,6 +24,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "mlflow": MlflowResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root),
         "kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers),
+        "monitoring": MonitoringResource(reference_dir=str(settings.monitoring_dir)),
     }
 
 

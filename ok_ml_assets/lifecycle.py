@@ -11,7 +11,7 @@ from ok_ml_assets.configs import ConfigError, ExperimentConfig, parse_experiment
 from ok_ml_assets.pipelines.features import read_pairs
 from ok_ml_assets.pipelines.lineage import config_hash
 from ok_ml_assets.pipelines.promotion import Decision, PromotionPolicy, decide_promotion
-from ok_ml_assets.pipelines.publication import Provenance, publish_rollout
+from ok_ml_assets.pipelines.publication import ROLLOUT, Provenance, publish_rollout, with_arms
 from ok_ml_assets.pipelines.recommender import DailyFile, list_overlap, recommend, train_recommender, window_features
 from ok_ml_assets.registry import DataRegistry
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
@@ -51,7 +51,8 @@ def rollback(mlflow: MlflowResource, kafka: KafkaResource, experiment: str, vers
     recommendations = mlflow.load_recommendations(facts.run_id)
     mlflow.move_champion(experiment, target, f"rollback from v{current} at {_now()}")
     provenance = Provenance(experiment, experiment, target, facts.run_id, _now())
-    return target, publish_rollout(kafka, config.publication, recommendations, provenance)
+    rollout = with_arms(recommendations, config.publication, "")
+    return target, publish_rollout(kafka, config.publication, rollout[rollout["arm"] == ROLLOUT], provenance)
 
 
 @dataclass

@@ -143,7 +143,7 @@ def step_timings(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
     for stats in instance.get_run_step_stats(result.run_id):
         if stats.start_time and stats.end_time:
             is_check = any(stats.step_key.endswith("_" + e.check_name) for e in result.get_asset_check_evaluations())
-            name = "step checks (all)" if is_check else f"step {stats.step_key}"
+            name = "step checks (all)" if is_check or stats.step_key.endswith("_monitoring") else f"step {stats.step_key}"
             timings[name] = timings.get(name, 0.0) + stats.end_time - stats.start_time
     return timings
 

@@ -19,6 +19,7 @@ class Settings:
     catalog_path: Path
     configs_dir: Path
     assets_dir: Path
+    monitoring_dir: Path
     mlflow_tracking_uri: str
     mlflow_artifact_root: str
     kafka_bootstrap_servers: str
@@ -54,6 +55,7 @@ def load_settings() -> Settings:
         catalog_path=_path("OK_ML_CATALOG", PROJECT_ROOT / "data_registry" / "catalog.yml"),
         configs_dir=_path("OK_ML_CONFIGS_DIR", PROJECT_ROOT / "asset_configs"),
         assets_dir=_path("OK_ML_ASSETS_DIR", home / "assets"),
+        monitoring_dir=_path("OK_ML_MONITORING_DIR", home / "monitoring"),
         mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{mlflow_dir / 'mlflow.db'}",
         mlflow_artifact_root=os.environ.get("OK_ML_MLFLOW_ARTIFACT_ROOT") or (mlflow_dir / "artifacts").as_uri(),
         kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS")

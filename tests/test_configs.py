@@ -44,8 +44,21 @@ def test_bad_field_is_named_with_the_file(tmp_path, changes, field, message):
 
 def test_missing_section_is_named(tmp_path):
     config = prod_config()
-    del config["checks"]
-    with pytest.raises(ConfigError, match=r"checks: Field required"):
+    del config["promotion"]
+    with pytest.raises(ConfigError, match=r"promotion: Field required"):
+        load_experiment_config(write(tmp_path, config))
+
+
+def test_monitoring_of_an_asset_the_pipeline_lacks_is_refused(tmp_path):
+    config = prod_config(monitoring={"no_such_asset": [{"rule": "not_null", "column": "x"}]})
+    with pytest.raises(ConfigError, match=r"monitoring names \['no_such_asset'\]"):
+        load_experiment_config(write(tmp_path, config))
+
+
+def test_a_bad_monitoring_rule_names_its_position(tmp_path):
+    config = prod_config()
+    config["monitoring"]["recommendations"][1] = {"rule": "list_length", "min": "ten"}
+    with pytest.raises(ConfigError, match=r"monitoring\.recommendations\.1"):
         load_experiment_config(write(tmp_path, config))
 
 

@@ -12,17 +12,21 @@ import pandas as pd
 from ok_ml_assets.configs import DatasetWindow, ExperimentConfig
 from ok_ml_assets.factories.datasets import build_dataset_asset
 from ok_ml_assets.factories.gates import require_open_gates
-from ok_ml_assets.pipelines import quality
-from ok_ml_assets.pipelines.features import read_pairs
+from ok_ml_assets.factories.monitoring_checks import blocking_check_keys, build_experiment_checks
+from ok_ml_assets.monitoring import summarize
+from ok_ml_assets.pipelines.features import read_events, read_pairs
+from ok_ml_assets.pipelines.online import engaged_pairs
+from ok_ml_assets.pipelines.online import online_metrics as online_metrics_per_arm
 from ok_ml_assets.pipelines.lineage import config_hash, flatten, git_state
 from ok_ml_assets.lifecycle import promote_challenger
 from ok_ml_assets.pipelines.promotion import TRAINED_BY, PromotionPolicy
-from ok_ml_assets.pipelines.publication import Provenance, publish_rollout
+from ok_ml_assets.pipelines.publication import ROLLOUT, Provenance, publish_rollout, with_arms
 from ok_ml_assets.pipelines.recommender import DailyFile, als_params, recommend, train_recommender, window_features
 from ok_ml_assets.pipelines.training import Embeddings
 from ok_ml_assets.registry import DataRegistry, DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
 from ok_ml_assets.resources.mlflow import CHAMPION, MlflowResource, metrics_json
+from ok_ml_assets.resources.monitoring import MonitoringResource
 from ok_ml_assets.resources.registry import RegistryResource
 from ok_ml_assets.settings import PROJECT_ROOT
 
@@ -56,21 +60,6 @@ def frame_factors(frame: pd.DataFrame, id_column: str) -> tuple[np.ndarray, np.n
     return frame[id_column].to_numpy(np.int64), np.stack(frame["embedding"].to_numpy()).astype(np.float32)
 
 
-def check_result(measured: quality.Measurement, what: str, **thresholds: object) -> dg.AssetCheckResult:
-    """An asset check result carrying the measured value, the threshold and failing examples."""
-    return dg.AssetCheckResult(
-        passed=measured.passed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"{measured.failing} of {measured.total} {what}",
-        metadata={
-            "failing": dg.MetadataValue.int(measured.failing),
-            "total": dg.MetadataValue.int(measured.total),
-            "examples": dg.MetadataValue.json(measured.examples),
-            **{name: value for name, value in thresholds.items()},
-        },
-    )
-
-
 def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
     """Every asset, check, job and schedule of one recommendation experiment."""
     exp = config.experiment_name
@@ -93,7 +82,7 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
             "rows": dg.MetadataValue.int(len(features)),
             "users": dg.MetadataValue.int(int(features["user_id"].nunique())),
             "sources": dg.MetadataValue.int(int(features["source_id"].nunique())),
-            "weight_mean": dg.MetadataValue.float(float(features["weight"].mean())),
+            **statistics_metadata(config, "user_source_features", features),
         })
 
     @dg.asset(**common, deps=[subscriptions.key], kinds={"duckdb", "parquet"})
@@ -143,7 +132,8 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         yield dg.Output(embeddings_frame(embeddings.source_ids, embeddings.source_factors, "source_id"), "source_embeddings",
                         metadata={"sources": dg.MetadataValue.int(len(embeddings.source_ids)), "factors": params.factors})
         yield dg.Output(
-            {"model_name": registered.name, "model_version": registered.version, "run_id": registered.run_id, "metrics": metrics},
+            {"model_name": registered.name, "model_version": registered.version, "run_id": registered.run_id,
+             "metrics": metrics, "as_of": versions[-1].tag},
             "trained_model",
             metadata={"model": f"{registered.name} v{registered.version}", "mlflow_run_id": registered.run_id,
                       **{name: dg.MetadataValue.float(value) for name, value in metrics.items()}},
@@ -181,9 +171,11 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
             "users": dg.MetadataValue.int(len(table)),
             "mean_list_length": dg.MetadataValue.float(float(table["source_ids"].map(len).mean())),
             "model": f"{trained_model['model_name']} v{trained_model['model_version']}",
+            **statistics_metadata(config, "recommendations", table),
         })
 
-    checks = build_blocking_checks(config, key)
+    checks = build_experiment_checks(config, key)
+    gates = blocking_check_keys(checks)
 
     @dg.asset(**common, kinds={"kafka"})
     def published_recommendations(
@@ -193,17 +185,37 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         model_promotion: dict,
         kafka: KafkaResource,
         mlflow: MlflowResource,
-    ) -> dg.MaterializeResult:
-        """The rollout users' recommendations from the champion model, in a compacted Kafka topic keyed by user id."""
-        require_open_gates(context, [c for spec in checks for c in spec.check_keys])
+        monitoring: MonitoringResource,
+    ) -> dg.Output[pd.DataFrame]:
+        """The rollout users' lists from the champion model in a compacted Kafka topic keyed by user id (arms kept for online metrics)."""
+        require_open_gates(context, gates)
         require_champion(mlflow, trained_model, model_promotion)
         provenance = Provenance(
             experiment=exp, model_name=trained_model["model_name"], model_version=trained_model["model_version"],
             run_id=trained_model["run_id"], generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         )
-        report = publish_rollout(kafka, config.publication, recommendations, provenance)
+        lists = with_arms(recommendations, config.publication, trained_model["as_of"])
+        rollout = lists[lists["arm"] == ROLLOUT]
+        report = publish_rollout(kafka, config.publication, rollout, provenance)
+        monitoring.store().record_published(exp, "recommendations", rollout)
         context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
-        return dg.MaterializeResult(metadata=publication_metadata(report, config, len(recommendations), provenance))
+        return dg.Output(lists, metadata=publication_metadata(report, config, len(recommendations), provenance))
+
+    @dg.asset(**common, kinds={"duckdb"})
+    def online_metrics(
+        context: dg.AssetExecutionContext, published_recommendations: pd.DataFrame, registry: RegistryResource
+    ) -> dg.Output[pd.DataFrame]:
+        """precision@k, recall@k and hit rate of the last published lists on the following days' clicks and likes, per A/B arm."""
+        as_of = str(published_recommendations["as_of"].iloc[0])
+        client = registry.client()
+        later = [v for v in client.versions(interactions_window.dataset_name) if v.tag > as_of][: config.evaluation.online_days]
+        engaged = engaged_pairs(read_events([client.path(v.name, v.tag) for v in later]))
+        table = online_metrics_per_arm(published_recommendations, engaged, config.evaluation.k)
+        return dg.Output(table, metadata={
+            "published_as_of": as_of, "days_observed": dg.MetadataValue.int(len(later)),
+            **{f"{row.arm}_{name}": dg.MetadataValue.float(float(getattr(row, name)))
+               for row in table.itertuples() for name in table.columns if name != "arm"},
+        })
 
     refresh = dg.define_asset_job(
         name=f"{exp}_refresh",
@@ -212,16 +224,24 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         ),
         description=f"Retrain {exp} on the latest registered data and publish its recommendations.",
     )
+    online = dg.define_asset_job(
+        name=f"{exp}_online_metrics", selection=dg.AssetSelection.assets(online_metrics),
+        description=f"Score {exp}'s last published lists against the days registered since.",
+    )
+    daily = dg.ScheduleDefinition(
+        name=f"{exp}_online_metrics_daily", job=online, cron_schedule="0 6 * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
+    )
     weekly = dg.ScheduleDefinition(
         name=f"{exp}_weekly", job=refresh, cron_schedule=config.publication.cron,
         default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
     )
     return dg.Definitions(
         assets=[interactions, subscriptions, user_source_features, subscribed_pairs, train_als, model_promotion,
-                recommendations, published_recommendations],
+                recommendations, published_recommendations, online_metrics],
         asset_checks=checks,
-        jobs=[refresh],
-        schedules=[weekly],
+        jobs=[refresh, online],
+        schedules=[weekly, daily],
     )
 
 
@@ -237,6 +257,12 @@ def require_champion(mlflow: MlflowResource, trained_model: dict, promotion: dic
     current = mlflow.alias_version(name, CHAMPION)
     if current != version:
         raise PromotionRefused(f"{name} v{version} is no longer the champion (champion is v{current}); nothing published")
+
+
+def statistics_metadata(config: ExperimentConfig, asset: str, frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+    """The monitored statistics of a value as numeric metadata, which the Dagster UI plots over time."""
+    rules = config.monitoring.get(asset, [])
+    return {name: dg.MetadataValue.float(value) for name, value in summarize(rules, frame).metadata().items()} if rules else {}
 
 
 def promotion_policy(config: ExperimentConfig) -> PromotionPolicy:
@@ -279,46 +305,3 @@ def training_tags(context: dg.AssetExecutionContext, config: ExperimentConfig, v
         "dagster_asset_key": dg.AssetKey([config.experiment_name, "trained_model"]).to_user_string(),
         "trained_by": TRAINED_BY,
     }
-
-
-def build_blocking_checks(config: ExperimentConfig, key) -> list[dg.AssetChecksDefinition]:
-    """The checks that must pass before publication: features are sane, lists are well formed."""
-    ranges = {name: (r.min, r.max) for name, r in config.checks.feature_ranges.items()}
-    min_items = config.checks.min_items_per_user
-
-    @dg.asset_check(asset=key("user_source_features"), blocking=True, name="features_have_no_nulls")
-    def features_have_no_nulls(user_source_features: pd.DataFrame) -> dg.AssetCheckResult:
-        """No feature cell is null."""
-        return check_result(quality.null_cells(user_source_features), "cells are null", threshold=0)
-
-    @dg.asset_check(asset=key("user_source_features"), blocking=True, name="features_within_allowed_ranges")
-    def features_within_allowed_ranges(user_source_features: pd.DataFrame) -> dg.AssetCheckResult:
-        """Every feature stays inside its configured range."""
-        return check_result(quality.out_of_range(user_source_features, ranges), "rows are out of range",
-                            ranges=dg.MetadataValue.json({k: list(v) for k, v in ranges.items()}))
-
-    @dg.asset_check(asset=key("recommendations"), blocking=True, name="every_user_gets_min_items")
-    def every_user_gets_min_items(recommendations: pd.DataFrame) -> dg.AssetCheckResult:
-        """Every recommended user gets at least the minimum number of sources."""
-        return check_result(quality.short_lists(recommendations, min_items), "users get too few items",
-                            min_items=min_items)
-
-    @dg.asset_check(asset=key("recommendations"), blocking=True, name="no_subscribed_sources_recommended",
-                    additional_ins={"subscribed_pairs": dg.AssetIn(key("subscribed_pairs"))})
-    def no_subscribed_sources_recommended(recommendations: pd.DataFrame, subscribed_pairs: pd.DataFrame) -> dg.AssetCheckResult:
-        """No user is recommended a source they already follow."""
-        return check_result(quality.subscribed_recommended(recommendations, subscribed_pairs),
-                            "recommended pairs are subscribed", threshold=0)
-
-    @dg.asset_check(asset=key("recommendations"), blocking=True, name="no_duplicate_items_in_list")
-    def no_duplicate_items_in_list(recommendations: pd.DataFrame) -> dg.AssetCheckResult:
-        """No list holds the same source twice."""
-        return check_result(quality.duplicated_items(recommendations), "lists hold duplicates", threshold=0)
-
-    @dg.asset_check(asset=key("recommendations"), blocking=True, name="all_scores_finite")
-    def all_scores_finite(recommendations: pd.DataFrame) -> dg.AssetCheckResult:
-        """Every score is a finite number."""
-        return check_result(quality.non_finite_scores(recommendations), "scores are not finite", threshold=0)
-
-    return [features_have_no_nulls, features_within_allowed_ranges, every_user_gets_min_items,
-            no_subscribed_sources_recommended, no_duplicate_items_in_list, all_scores_finite]

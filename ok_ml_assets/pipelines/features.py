@@ -64,3 +64,11 @@ def read_pairs(files: Sequence[Path]) -> pd.DataFrame:
         return con.execute(
             f"SELECT DISTINCT user_id, source_id FROM {_files_sql(files)} ORDER BY user_id, source_id"
         ).df()
+
+
+def read_events(files: Sequence[Path]) -> pd.DataFrame:
+    """The user, source and event columns of interaction files (empty when there are none)."""
+    if not files:
+        return pd.DataFrame({"user_id": pd.Series(dtype="int64"), "source_id": pd.Series(dtype="int64"), "event": pd.Series(dtype=str)})
+    with duckdb.connect() as con:
+        return con.execute(f"SELECT user_id, source_id, event FROM {_files_sql(files)}").df()

@@ -15,6 +15,7 @@ from ok_ml_assets.configs import Publication
 
 MESSAGE_SCHEMA = "ok_ml.recommendations"
 MESSAGE_VERSION = 1
+ROLLOUT, CONTROL = "rollout", "control"
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,13 @@ class Publisher(Protocol):
     def publish(self, topic: str, messages: Iterable[tuple[bytes, bytes]]): ...
 
 
-def rollout_rows(recommendations: pd.DataFrame, fraction: float, salt: str) -> pd.DataFrame:
-    """The rows of users in the rollout arm."""
-    return recommendations[in_rollout(recommendations["user_id"].to_numpy(), fraction, salt)]
+def with_arms(recommendations: pd.DataFrame, publication: Publication, as_of: str) -> pd.DataFrame:
+    """The lists with each user's A/B arm (rollout or control) and the last data day they were computed from."""
+    arms = np.where(in_rollout(recommendations["user_id"].to_numpy(), publication.rollout_fraction, publication.salt), ROLLOUT, CONTROL)
+    return recommendations.assign(arm=arms, as_of=as_of)
 
 
-def publish_rollout(publisher: Publisher, publication: Publication, recommendations: pd.DataFrame, provenance: Provenance):
+def publish_rollout(publisher: Publisher, publication: Publication, rollout: pd.DataFrame, provenance: Provenance):
     """Publish the rollout users' lists to the experiment's topic, all or nothing."""
     publisher.ensure_topic(publication.topic, publication.partitions)
-    selected = rollout_rows(recommendations, publication.rollout_fraction, publication.salt)
-    return publisher.publish(publication.topic, encode_messages(selected, provenance))
+    return publisher.publish(publication.topic, encode_messages(rollout, provenance))

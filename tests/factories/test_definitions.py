@@ -7,12 +7,13 @@ import sys
 
 import dagster as dg
 
+from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.definitions import build_definitions
-from ok_ml_assets.settings import load_settings
+from ok_ml_assets.settings import PROJECT_ROOT, load_settings
 
 EXPECTED = {
     "interactions", "subscriptions", "user_source_features", "subscribed_pairs", "user_embeddings",
-    "source_embeddings", "trained_model", "model_promotion", "recommendations", "published_recommendations",
+    "source_embeddings", "trained_model", "model_promotion", "recommendations", "published_recommendations", "online_metrics",
 }
 
 
@@ -31,7 +32,11 @@ def test_publication_sits_downstream_of_every_blocking_check():
     graph = defs.resolve_asset_graph()
     upstream = graph.get(dg.AssetKey(["prod_discovery", "published_recommendations"])).parent_keys
     assert dg.AssetKey(["prod_discovery", "recommendations"]) in upstream
-    assert all(spec.blocking for check in defs.asset_checks for spec in check.check_specs)
+    config = load_experiment_config(PROJECT_ROOT / "asset_configs" / "prod_discovery.yml")
+    severity = {rule.check_name: rule.severity for rules in config.monitoring.values() for rule in rules}
+    specs = {spec.name: spec for check in defs.asset_checks for spec in check.check_specs}
+    assert set(specs) == set(severity) | {"all_scores_finite"}
+    assert all(spec.blocking == (severity.get(name, "ERROR") == "ERROR") for name, spec in specs.items())
 
 
 def test_string_asset_selection_resolves():

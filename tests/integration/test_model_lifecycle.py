@@ -20,7 +20,7 @@ from ok_ml_assets.pipelines.promotion import REQUIRED_LINEAGE_TAGS
 from ok_ml_assets.factories.recommendation_als import promotion_policy
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.settings import load_settings
-from tests.conftest import relaxed_config, write_config
+from tests.conftest import relaxed_config
 from tests.kafka_utils import read_topic
 
 pytestmark = pytest.mark.integration

@@ -61,25 +61,26 @@ def test_every_dataset_partition_and_check_is_recorded(settings, instance):
     assert datasets_ok and result.success
     assert instance.get_materialized_partitions(KEY("interactions")) == set(instance.get_dynamic_partitions("interactions"))
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == {
-        "features_have_no_nulls": True, "features_within_allowed_ranges": True, "every_user_gets_min_items": True,
-        "no_subscribed_sources_recommended": True, "no_duplicate_items_in_list": True, "all_scores_finite": True,
-    }
+    config = load_experiment_config(settings.configs_dir / "prod_discovery.yml")
+    expected = {rule.check_name for rules in config.monitoring.values() for rule in rules} | {"all_scores_finite"}
+    assert set(evaluations) == expected and all(evaluations.values())
+    features = instance.fetch_materializations(KEY("user_source_features"), limit=1).records[0].asset_materialization
+    assert isinstance(features.metadata["weight_mean"].value, float)
 
 
 def test_failing_blocking_check_publishes_nothing(home, settings, instance):
-    # A world with fewer sources than top_k leaves every list short of min_items.
+    # A world with fewer sources than the lists' minimum length leaves every list short.
     small = generate_world("tiny", seed=3, sources=12)
     settings.registry_repo.rename(home / "registry-full")
     register_world(registry_client(settings), small)
-    config = write_config(home, relaxed_config(recommendations={"top_k": 20}, checks={"min_items_per_user": 15}))
+    config = write_config(home, relaxed_config())
 
     defs = build_definitions(settings)
     result = materialize_refresh(defs, instance, "prod_discovery")
 
     assert not result.success or not result.is_node_success("prod_discovery__published_recommendations")
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
-    assert failed == {"every_user_gets_min_items"}
+    assert "list_length_between" in failed
     assert not instance.fetch_materializations(KEY("published_recommendations"), limit=1).records
     assert read_topic(settings.kafka_bootstrap_servers, config["publication"]["topic"]) == {}
 
@@ -89,6 +90,6 @@ def test_failing_blocking_check_publishes_nothing(home, settings, instance):
         resources=defs.resources, raise_on_error=False,
     )
     assert not alone.success
-    assert "every_user_gets_min_items" in str(alone.get_step_failure_events()[0].step_failure_data.error)
+    assert "list_length_between" in str(alone.get_step_failure_events()[0].step_failure_data.error)
     assert not topic_exists(settings.kafka_bootstrap_servers, config["publication"]["topic"]) or \
         read_topic(settings.kafka_bootstrap_servers, config["publication"]["topic"]) == {}

@@ -1,0 +1,69 @@
+"""Asset checks of an experiment: one per monitoring rule of its YAML, plus structural checks of its lists."""
+
+from collections.abc import Callable
+
+import dagster as dg
+import pandas as pd
+
+from ok_ml_assets.configs import ExperimentConfig
+from ok_ml_assets.monitoring import Rule, monitor, needed_assets
+from ok_ml_assets.pipelines import quality
+from ok_ml_assets.resources.monitoring import MonitoringResource, check_result
+
+KeyOf = Callable[[str], dg.AssetKey]
+
+
+def rule_spec(asset_key: dg.AssetKey, rule: Rule, reads: list[dg.AssetKey]) -> dg.AssetCheckSpec:
+    """The check of one rule: blocking when its severity is ERROR."""
+    return dg.AssetCheckSpec(
+        rule.check_name, asset=asset_key, blocking=rule.severity == "ERROR", description=rule.assertion,
+        additional_deps=reads,
+    )
+
+
+def build_rule_checks(experiment: str, asset: str, rules: list[Rule], key: KeyOf) -> dg.AssetChecksDefinition:
+    """One multi-check evaluating every rule of an asset in one pass over its value."""
+    context_assets = sorted(needed_assets(rules) - {asset})
+
+    @dg.multi_asset_check(
+        specs=[rule_spec(key(asset), rule, [key(name) for name in context_assets]) for rule in rules],
+        name=f"{experiment}_{asset}_monitoring",
+        ins={asset: dg.AssetIn(key(asset)), **{name: dg.AssetIn(key(name)) for name in context_assets}},
+        description=f"Monitoring rules of {asset}, evaluated with Great Expectations against the last accepted reference.",
+    )
+    def rule_checks(context: dg.AssetCheckExecutionContext, monitoring: MonitoringResource, **values: pd.DataFrame):
+        frame = values.pop(asset)
+        report = monitor(monitoring.store(), experiment, asset, rules, frame, values, run_id=context.run.run_id)
+        context.log.info(f"{asset}: {len(report.outcomes)} rules, reference {'accepted' if report.accepted else 'kept'}")
+        for outcome in report.outcomes:
+            yield check_result(key(asset), outcome)
+
+    return rule_checks
+
+
+def build_scores_finite_check(key: KeyOf) -> dg.AssetChecksDefinition:
+    """The structural check no rule expresses: every published score is a number."""
+
+    @dg.asset_check(asset=key("recommendations"), blocking=True, name="all_scores_finite")
+    def all_scores_finite(recommendations: pd.DataFrame) -> dg.AssetCheckResult:
+        """Every score is a finite number."""
+        measured = quality.non_finite_scores(recommendations)
+        return dg.AssetCheckResult(
+            passed=measured.passed,
+            description=f"{measured.failing} of {measured.total} scores are not finite",
+            metadata={"failing": measured.failing, "total": measured.total,
+                      "examples": dg.MetadataValue.json(measured.examples), "threshold": 0},
+        )
+
+    return all_scores_finite
+
+
+def build_experiment_checks(config: ExperimentConfig, key: KeyOf) -> list[dg.AssetChecksDefinition]:
+    """Every check of an experiment: its monitoring rules per asset and the structural ones."""
+    checks = [build_rule_checks(config.experiment_name, asset, rules, key) for asset, rules in config.monitoring.items() if rules]
+    return [*checks, build_scores_finite_check(key)]
+
+
+def blocking_check_keys(checks: list[dg.AssetChecksDefinition]) -> list[dg.AssetCheckKey]:
+    """The keys of every blocking check: publication verifies each of them itself."""
+    return [spec.key for check in checks for spec in check.check_specs if spec.blocking]
