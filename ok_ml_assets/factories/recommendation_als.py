@@ -177,7 +177,8 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
     checks = build_experiment_checks(config, key)
     gates = blocking_check_keys(checks)
 
-    @dg.asset(**common, kinds={"kafka"})
+    # Without all_deps_blocking_checks_passed, automation would publish past a failed blocking check.
+    @dg.asset(**common, kinds={"kafka"}, automation_condition=PUBLISH_WHEN_GATES_PASS)
     def published_recommendations(
         context: dg.AssetExecutionContext,
         recommendations: pd.DataFrame,
@@ -243,6 +244,9 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         jobs=[refresh, online],
         schedules=[weekly, daily],
     )
+
+
+PUBLISH_WHEN_GATES_PASS = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
 class PromotionRefused(RuntimeError):

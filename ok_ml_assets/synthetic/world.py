@@ -31,7 +31,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset(users=1_500, sources=300, days=14, topics=8, events_per_user_day=4.0),
+    "tiny": Preset(users=1_500, sources=300, days=14, topics=12, events_per_user_day=5.0),
     "default": Preset(users=50_000, sources=5_000, days=21),
     "large": Preset(users=1_000_000, sources=100_000, days=21, topics=64),
 }
