@@ -35,7 +35,7 @@ run: install kafka-up
 test: install kafka-up
 	$(VENV)/bin/pytest
 
-dev: install
+dev: install kafka-up
 	mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 

@@ -45,7 +45,7 @@ def main() -> None:
         registered = mlflow.log_training(
             "prod_discovery", flatten(config.model_dump(mode="json")), outcome.report.as_metrics(),
             {"trained_by": "benchmark"}, {"config.yml": config.source_text, "metrics.json": metrics_json(outcome.report.as_metrics())},
-            embedding_arrays(outcome.embeddings, config.recommendations.top_k),
+            embedding_arrays(outcome.embeddings, subscribed, config.recommendations.top_k),
         )
         timings["log run, model and register challenger"] = time.perf_counter() - start
         start = time.perf_counter()

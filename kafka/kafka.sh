@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 project="$(dirname "$here")"
 cache="${OK_ML_KAFKA_CACHE:-$project/.cache/kafka}"
-state="${OK_ML_KAFKA_STATE:-$project/.ok_ml/kafka}"
+state="${OK_ML_KAFKA_STATE:-${OK_ML_HOME:-$project/.ok_ml}/kafka}"
 port="${OK_ML_KAFKA_PORT:-9092}"
 controller_port="${OK_ML_KAFKA_CONTROLLER_PORT:-9093}"
 libs="$cache/libs"
@@ -23,10 +23,8 @@ fetch() {
   touch "$libs/.complete"
 }
 
-java_cmd() {
-  java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$here/log4j2.yaml" -cp "$libs/*" "$@"
-}
+java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
+  "-Dlog4j2.configurationFile=$here/log4j2.yaml" -cp "$libs/*")
 
 write_config() {
   mkdir -p "$state/data"
@@ -70,14 +68,19 @@ wait_ready() {
 up() {
   if external; then echo "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS: using the existing cluster"; return; fi
   if running; then echo "kafka already running on 127.0.0.1:$port"; return; fi
+  if port_open; then
+    echo "127.0.0.1:$port is taken by a process this script did not start; set KAFKA_BOOTSTRAP_SERVERS to use it," \
+      "or OK_ML_KAFKA_PORT / OK_ML_KAFKA_CONTROLLER_PORT to start the local broker elsewhere" >&2
+    return 1
+  fi
   fetch
   write_config
+  # A fresh log per start, so readiness is judged on this start's lines only.
+  [ -f "$logfile" ] && mv "$logfile" "$logfile.previous"
   if [ ! -f "$state/data/meta.properties" ]; then
-    java_cmd kafka.tools.StorageTool format -t "ok-ml-local-kafka-0001" -c "$state/server.properties" >>"$logfile" 2>&1
+    java "${java_opts[@]}" kafka.tools.StorageTool format -t "ok-ml-local-kafka-0001" -c "$state/server.properties" >>"$logfile" 2>&1
   fi
-  nohup java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$here/log4j2.yaml" -cp "$libs/*" \
-    kafka.Kafka "$state/server.properties" >>"$logfile" 2>&1 &
+  nohup java "${java_opts[@]}" kafka.Kafka "$state/server.properties" >>"$logfile" 2>&1 &
   echo $! > "$pidfile"
   wait_ready
 }

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from confluent_kafka import KafkaException
 
 from ok_ml_assets.configs import ConfigError, load_experiment_configs
 from ok_ml_assets.registry import DataRegistry, RegistryError, load_catalog
@@ -132,8 +133,10 @@ def model_rollback(experiment: str, version: str | None) -> None:
     resources = build_resources(load_settings())
     try:
         target, report = rollback(resources["mlflow"], resources["kafka"], experiment, version)
-    except LifecycleError as error:
+    except (LifecycleError, LookupError) as error:
         fail(str(error))
+    except KafkaException as error:
+        fail(f"publication failed, the champion was not moved: {error}")
     click.echo(f"champion of {experiment} is now v{target}; re-published {report.messages} messages")
 
 
@@ -149,7 +152,7 @@ def reproduce(experiment: str, version: str) -> None:
     settings = load_settings()
     try:
         result = reproduce_version(build_resources(settings)["mlflow"], registry_client(settings), experiment, version)
-    except (LifecycleError, RegistryError) as error:
+    except (LifecycleError, RegistryError, LookupError) as error:
         fail(str(error))
     click.echo(result.verdict())
     sys.exit(0 if result.reproduced else 1)

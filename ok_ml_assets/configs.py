@@ -26,10 +26,10 @@ class Strict(BaseModel):
 
 
 class DatasetWindow(Strict):
-    """A registered dataset read over the last `window_days` daily versions."""
+    """A registered dataset read over its last `window_days` daily versions, or over all of them when unset."""
 
     dataset_name: str
-    window_days: int = Field(ge=1, le=366)
+    window_days: int | None = Field(default=None, ge=1, le=3660)
     tag: str | None = Field(default=None, description="Pin the window's last version to this tag.")
 
     @field_validator("dataset_name")
@@ -138,6 +138,8 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> ExperimentConfig:
+        if self.datasets.interactions.window_days is None:
+            raise ValueError("datasets.interactions.window_days is required: features are computed over a window")
         if self.evaluation.holdout_days >= self.datasets.interactions.window_days:
             raise ValueError(
                 f"evaluation.holdout_days ({self.evaluation.holdout_days}) must be shorter than "
@@ -200,5 +202,8 @@ def load_experiment_config(path: Path) -> ExperimentConfig:
 
 
 def load_experiment_configs(directory: Path) -> list[ExperimentConfig]:
-    """Load every experiment YAML in `directory`, sorted by name."""
-    return [load_experiment_config(path) for path in sorted(directory.glob("*.yml"))]
+    """Load every experiment YAML in `directory`, sorted by name; a missing or empty folder is an error."""
+    paths = sorted(directory.glob("*.yml"))
+    if not paths:
+        raise ConfigError(f"{directory}: no experiment configs (*.yml) found; set OK_ML_CONFIGS_DIR to the configs folder")
+    return [load_experiment_config(path) for path in paths]

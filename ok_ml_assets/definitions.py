@@ -23,7 +23,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             repo_dir=str(settings.registry_repo), remote=settings.dvc_remote, catalog_path=str(settings.catalog_path)
         ),
         "mlflow": MlflowResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root),
-        "kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers),
+        "kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers, security=settings.kafka_security),
         "monitoring": MonitoringResource(reference_dir=str(settings.monitoring_dir)),
     }
 

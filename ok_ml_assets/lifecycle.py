@@ -29,8 +29,10 @@ class LifecycleError(ValueError):
 def promote_challenger(mlflow: MlflowResource, name: str, version: str, policy: PromotionPolicy) -> tuple[Decision, str | None]:
     """Run the promotion gate on a version, record the decision on it, and return it with the previous champion."""
     previous = mlflow.alias_version(name, CHAMPION)
+    if previous == version:
+        return Decision(True, f"v{version} already is the champion"), mlflow.facts(name, version).tags.get("previous_champion") or None
     candidate = mlflow.facts(name, version)
-    champion_metrics = mlflow.facts(name, previous).metrics if previous and previous != version else None
+    champion_metrics = mlflow.facts(name, previous).metrics if previous else None
     decision = decide_promotion(candidate.tags, candidate.metrics, champion_metrics, policy)
     mlflow.record_decision(name, version, decision.promote, decision.reason, previous)
     return decision, previous
@@ -49,10 +51,12 @@ def rollback(mlflow: MlflowResource, kafka: KafkaResource, experiment: str, vers
         raise LifecycleError(f"{experiment} v{target} never passed the promotion gate, so it cannot become champion")
     config = parse_experiment_text(mlflow.load_text(facts.run_id, "config.yml"), f"{experiment} v{target} config.yml")
     recommendations = mlflow.load_recommendations(facts.run_id)
-    mlflow.move_champion(experiment, target, f"rollback from v{current} at {_now()}")
     provenance = Provenance(experiment, experiment, target, facts.run_id, _now())
     rollout = with_arms(recommendations, config.publication, "")
-    return target, publish_rollout(kafka, config.publication, rollout[rollout["arm"] == ROLLOUT], provenance)
+    # Publish first: the transaction either lands whole or not at all, and only then does the alias move.
+    report = publish_rollout(kafka, config.publication, rollout[rollout["arm"] == ROLLOUT], provenance)
+    mlflow.move_champion(experiment, target, f"rollback from v{current} at {_now()}")
+    return target, report
 
 
 @dataclass

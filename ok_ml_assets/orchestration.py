@@ -160,6 +160,17 @@ def check_outcomes(result: dg.ExecuteInProcessResult) -> list[tuple[str, bool, s
     return [(f"{e.asset_key.path[-1]}:{e.check_name}", e.passed, e.description or "") for e in result.get_asset_check_evaluations()]
 
 
+def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
+    """(step, innermost error message) of every failed step: the reason a user can act on."""
+    failures = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        failures.append((event.step_key, error.message.strip().splitlines()[0] if error else "unknown error"))
+    return failures
+
+
 def print_report(
     instance: dg.DagsterInstance, config: ExperimentConfig, result: dg.ExecuteInProcessResult, summary: RunSummary, settings: Settings
 ) -> None:
@@ -172,6 +183,8 @@ def print_report(
         print(f"  {name:45} {seconds:8.1f} s")
     for check, passed, description in check_outcomes(result):
         print(f"  check {check:55} {'passed' if passed else 'FAILED'}  {description}")
+    for step, reason in step_failures(result):
+        print(f"  step {step} FAILED: {reason}")
     if model:
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in model.items() if isinstance(v, float))
         print(f"  model {model.get('model')} (MLflow run {model.get('mlflow_run_id')}): {metrics}")

@@ -20,7 +20,7 @@ def test_committed_configs_load():
     configs = load_experiment_configs(PROJECT_ROOT / "asset_configs")
     assert "prod_discovery" in {c.experiment_name for c in configs}
     prod = next(c for c in configs if c.experiment_name == "prod_discovery")
-    assert prod.datasets.interactions.window_days == 10 and prod.datasets.subscriptions.window_days == 14
+    assert prod.datasets.interactions.window_days == 10 and prod.datasets.subscriptions.window_days is None
 
 
 @pytest.mark.parametrize(

@@ -113,9 +113,10 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
     ):
         """Evaluate ALS on a time-based holdout, fit it on the whole window, track it and register a challenger."""
         client = registry.client()
-        versions, paths = read_window(client, interactions_window)
-        sub_versions, _ = read_window(client, subscriptions_window)
-        daily = [DailyFile(tag_date(v), p) for v, p in zip(versions, paths)]
+        # Exactly the versions the features and subscriptions were built from, even if newer ones arrived since.
+        versions = recorded_versions(context.instance, client, key("user_source_features"))
+        sub_versions = recorded_versions(context.instance, client, key("subscribed_pairs"))
+        daily = [DailyFile(tag_date(v), client.path(v.name, v.tag)) for v in versions]
         outcome = train_recommender(daily, user_source_features, subscribed_pairs, config)
         metrics = outcome.report.as_metrics()
         registered = mlflow.log_training(
@@ -124,7 +125,7 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
             metrics=metrics,
             tags=training_tags(context, config, versions + sub_versions),
             artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics)},
-            embeddings=embedding_arrays(outcome.embeddings, config.recommendations.top_k),
+            embeddings=embedding_arrays(outcome.embeddings, subscribed_pairs, config.recommendations.top_k),
         )
         embeddings = outcome.embeddings
         yield dg.Output(embeddings_frame(embeddings.user_ids, embeddings.user_factors, "user_id"), "user_embeddings",
@@ -290,10 +291,21 @@ def publication_metadata(report: PublicationReport, config: ExperimentConfig, el
     }
 
 
-def embedding_arrays(embeddings: Embeddings, k: int) -> dict[str, np.ndarray]:
-    """The arrays the MLflow model artifact carries."""
+def embedding_arrays(embeddings: Embeddings, subscribed: pd.DataFrame, k: int) -> dict[str, np.ndarray]:
+    """The arrays the MLflow model artifact carries: factors, the subscriptions it must not recommend, and K."""
     return {"user_ids": embeddings.user_ids, "user_factors": embeddings.user_factors,
-            "source_ids": embeddings.source_ids, "source_factors": embeddings.source_factors, "k": np.array(k)}
+            "source_ids": embeddings.source_ids, "source_factors": embeddings.source_factors,
+            "subscribed_user_ids": subscribed["user_id"].to_numpy(np.int64),
+            "subscribed_source_ids": subscribed["source_id"].to_numpy(np.int64), "k": np.array(k)}
+
+
+def recorded_versions(instance: dg.DagsterInstance, client: DataRegistry, asset_key: dg.AssetKey) -> list[DatasetVersion]:
+    """The dataset versions recorded on an asset's latest materialization."""
+    records = instance.fetch_materializations(asset_key, limit=1).records
+    if not records:
+        raise ValueError(f"{asset_key.to_user_string()} has not been materialized yet")
+    entries = records[0].asset_materialization.metadata["dataset_versions"].value
+    return [client.version(entry["dataset"], entry["tag"]) for entry in entries]
 
 
 def training_tags(context: dg.AssetExecutionContext, config: ExperimentConfig, versions: list[DatasetVersion]) -> dict[str, str]:

@@ -50,6 +50,11 @@ def train_recommender(
 ) -> TrainingOutcome:
     """Evaluate on the last holdout days with a fit on the days before, then fit on the whole window."""
     holdout = config.evaluation.holdout_days
+    if len(interactions) <= holdout:
+        raise ValueError(
+            f"{config.datasets.interactions.dataset_name}: {len(interactions)} registered days in the window, "
+            f"but evaluation needs more than holdout_days={holdout}"
+        )
     train_features = window_features(interactions[:-holdout], config)
     holdout_pairs = read_pairs([d.path for d in interactions[-holdout:]])
     report, _ = evaluate_on_holdout(train_features, holdout_pairs, subscribed, als_params(config), config.evaluation.k)

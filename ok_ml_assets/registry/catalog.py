@@ -74,5 +74,7 @@ def load_catalog(path: Path) -> Catalog:
     """Load and validate the catalog file."""
     try:
         return Catalog.model_validate(yaml.safe_load(path.read_text()))
+    except OSError as error:
+        raise CatalogError(f"{path}: cannot read the catalog: {error.strerror}") from None
     except (ValidationError, yaml.YAMLError) as error:
         raise CatalogError(f"{path}: invalid catalog: {error}") from None

@@ -56,6 +56,14 @@ class Registration:
     source: str = ""
 
 
+def _is_iso_date(tag: str) -> bool:
+    try:
+        dt.date.fromisoformat(tag)
+    except ValueError:
+        return False
+    return len(tag) == 10
+
+
 def file_md5(path: Path) -> str:
     """The md5 of a file's bytes, as DVC records it."""
     digest = hashlib.md5()
@@ -142,15 +150,15 @@ class DataRegistry:
             raise RegistryError(f"dataset {name!r} has no registered version {tag!r} (latest tags: {shown})")
         return DatasetVersion(**entry)
 
-    def window(self, name: str, days: int, last_tag: str | None = None) -> list[DatasetVersion]:
-        """The last `days` versions by tag order, ending at `last_tag` when pinned."""
+    def window(self, name: str, days: int | None, last_tag: str | None = None) -> list[DatasetVersion]:
+        """The last `days` versions by tag order (all when None), ending at `last_tag` when pinned."""
         versions = sorted(self.versions(name), key=lambda v: v.tag)
         if last_tag is not None:
             self.version(name, last_tag)
             versions = [v for v in versions if v.tag <= last_tag]
         if not versions:
             raise RegistryError(f"dataset {name!r} has no registered versions to read")
-        return versions[-days:]
+        return versions[-days:] if days else versions
 
     def path(self, name: str, tag: str) -> Path:
         """A local path holding exactly the registered bytes of NAME@TAG, fetched from the remote if needed."""
@@ -205,6 +213,8 @@ class DataRegistry:
         if not TAG.match(tag) or ".." in tag:
             raise RegistryError(f"{name}: tag {tag!r} is not allowed: it must match {TAG.pattern} without '..'")
         contract = self._contract(name)
+        if contract.partitioning == "daily" and not _is_iso_date(tag):
+            raise RegistryError(f"{name}@{tag}: {name!r} is partitioned daily, so its tag must be the day it covers (YYYY-MM-DD)")
         if not path.is_file():
             raise RegistryError(f"{name}@{tag}: {path} is not a file")
         if path.stat().st_size == 0:

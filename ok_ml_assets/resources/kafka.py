@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -11,7 +10,6 @@ import dagster as dg
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ok_ml_assets.settings import kafka_security_from_env
 
 
 class PublicationError(RuntimeError):
@@ -49,7 +47,7 @@ class KafkaResource(dg.ConfigurableResource):
 
     def client_config(self) -> dict[str, str]:
         """librdkafka settings shared by every client."""
-        return {"bootstrap.servers": self.bootstrap_servers, **kafka_security_from_env(), **self.security}
+        return {"bootstrap.servers": self.bootstrap_servers, **self.security}
 
     def ensure_topic(self, topic: str, partitions: int) -> None:
         """Create a compacted topic if missing; an existing topic is left as it is."""
@@ -69,7 +67,8 @@ class KafkaResource(dg.ConfigurableResource):
         producer = Producer(
             {
                 **self.client_config(),
-                "transactional.id": f"ok-ml-{topic}-{uuid.uuid4()}",
+                # One id per topic: a second publisher to the same topic fences the first instead of interleaving.
+                "transactional.id": f"ok-ml-{topic}",
                 "enable.idempotence": True,
                 "acks": "all",
                 "compression.type": "lz4",

@@ -96,9 +96,14 @@ class MlflowResource(dg.ConfigurableResource):
         return RegisteredModel(name=experiment, version=version, run_id=run.info.run_id)
 
     def facts(self, name: str, version: str) -> ModelVersionFacts:
-        """Tags, run metrics and aliases of a model version."""
+        """Tags, run metrics and aliases of a model version; a LookupError names a version that does not exist."""
+        from mlflow.exceptions import MlflowException
+
         client = self.client()
-        mv = client.get_model_version(name, version)
+        try:
+            mv = client.get_model_version(name, version)
+        except MlflowException:
+            raise LookupError(f"model {name!r} has no version {version!r} in {self.tracking_uri}") from None
         metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
         return ModelVersionFacts(name, str(mv.version), mv.run_id, dict(mv.tags), dict(metrics), list(mv.aliases))
 

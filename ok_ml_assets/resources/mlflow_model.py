@@ -5,25 +5,27 @@ from __future__ import annotations
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ok_ml_assets.pipelines.scoring import recommendation_table, top_k
+from ok_ml_assets.pipelines.training import interaction_matrix
 
 
 class RecommenderModel(mlflow.pyfunc.PythonModel):
-    """Top-K sources for the user ids it is given, from the logged embeddings."""
+    """Top-K sources for the user ids it is given, from the logged embeddings, never one the user follows."""
 
     def load_context(self, context) -> None:
         data = np.load(context.artifacts["embeddings"])
         self.user_ids, self.user_factors = data["user_ids"], data["user_factors"]
         self.source_ids, self.source_factors = data["source_ids"], data["source_factors"]
+        self.subscribed = pd.DataFrame({"user_id": data["subscribed_user_ids"], "source_id": data["subscribed_source_ids"]})
         self.k = int(data["k"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        """One row per known user id: the recommended source ids and scores."""
-        wanted = np.asarray(model_input["user_id"], dtype=np.int64)
+        """One row per known user id (sorted): the recommended source ids and scores."""
+        wanted = np.unique(np.asarray(model_input["user_id"], dtype=np.int64))
         rows = np.searchsorted(self.user_ids, wanted).clip(0, max(len(self.user_ids) - 1, 0))
         known = self.user_ids[rows] == wanted
-        exclude = sp.csr_matrix((int(known.sum()), len(self.source_ids)), dtype=np.float32)
+        users = wanted[known]
+        exclude = interaction_matrix(self.subscribed, users, self.source_ids)
         items, scores = top_k(self.user_factors[rows[known]], self.source_factors, exclude, self.k)
-        return recommendation_table(wanted[known], self.source_ids, items, scores)
+        return recommendation_table(users, self.source_ids, items, scores)

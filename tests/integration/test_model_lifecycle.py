@@ -49,10 +49,10 @@ def test_training_is_tracked_with_lineage_and_becomes_champion(settings, instanc
     assert config_text == (settings.configs_dir / f"{NAME}.yml").read_text()
 
     model = mlflow_lib.pyfunc.load_model(f"models:/{NAME}@champion")
-    recommendations = pd.read_parquet(settings.assets_dir / NAME / "recommendations.parquet")
-    served = model.predict(pd.DataFrame({"user_id": recommendations["user_id"].head(5)}))
-    assert served["user_id"].tolist() == recommendations["user_id"].head(5).tolist()
-    assert len(served.loc[0, "source_ids"]) == 20
+    recommendations = pd.read_parquet(settings.assets_dir / NAME / "recommendations.parquet").head(50)
+    served = model.predict(pd.DataFrame({"user_id": recommendations["user_id"][::-1]}))
+    assert served["user_id"].tolist() == recommendations["user_id"].tolist()
+    assert served["source_ids"].map(list).tolist() == recommendations["source_ids"].map(list).tolist()
 
 
 def test_a_model_failing_the_gate_is_not_promoted_and_publishes_nothing(home, settings, instance):

@@ -10,6 +10,7 @@ from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.orchestration import materialize_datasets, materialize_refresh, register_world, sync_partitions
 from ok_ml_assets.cli import registry_client
 from ok_ml_assets.configs import load_experiment_config
+from ok_ml_assets.pipelines.features import read_pairs
 from ok_ml_assets.pipelines.publication import in_rollout
 from ok_ml_assets.synthetic import generate_world
 from tests.conftest import relaxed_config, write_config
@@ -51,6 +52,12 @@ def test_rollout_users_receive_exactly_their_recommendations(settings, instance)
         assert f"{message['model']['name']} v{message['model']['version']}" == model["model"].value
         assert message["version"] == 1 and message["run_id"] == model["mlflow_run_id"].value
 
+    client = registry_client(settings)
+    every_follow = read_pairs([client.path(v.name, v.tag) for v in client.versions("subscriptions")])
+    recommended = recommendations.explode("source_ids").rename(columns={"source_ids": "source_id"})
+    recommended["source_id"] = recommended["source_id"].astype("int64")
+    assert recommended.merge(every_follow, on=["user_id", "source_id"]).empty
+
     meta = instance.fetch_materializations(KEY("published_recommendations"), limit=1).records[0].asset_materialization.metadata
     assert meta["messages"].value == len(expected_users)
     assert sum(high - low + 1 for low, high in meta["offsets"].value.values()) == len(expected_users)
@@ -78,7 +85,8 @@ def test_failing_blocking_check_publishes_nothing(home, settings, instance):
     defs = build_definitions(settings)
     result = materialize_refresh(defs, instance, "prod_discovery")
 
-    assert not result.success or not result.is_node_success("prod_discovery__published_recommendations")
+    assert not result.success
+    assert "prod_discovery__published_recommendations" not in {e.step_key for e in result.get_step_success_events()}
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     assert "list_length_between" in failed
     assert not instance.fetch_materializations(KEY("published_recommendations"), limit=1).records

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ok_ml_assets.monitoring.evaluate import RuleOutcome, blocking, evaluate, monitor
 from ok_ml_assets.monitoring.reference import ReferenceStore
-from ok_ml_assets.monitoring.rules import Rule, parse_monitoring
-from ok_ml_assets.pipelines.features import build_user_source_features, read_pairs
-from ok_ml_assets.pipelines.scoring import recommendation_table, top_k
-from ok_ml_assets.pipelines.training import AlsParams, fit_als, interaction_matrix
+from ok_ml_assets.configs import ExperimentConfig, load_experiment_config
+from ok_ml_assets.monitoring.rules import Rule
+from ok_ml_assets.pipelines.features import read_pairs
+from ok_ml_assets.pipelines.recommender import DailyFile, als_params, recommend, window_features
+from ok_ml_assets.pipelines.training import fit_als
 from ok_ml_assets.settings import PROJECT_ROOT
 from ok_ml_assets.synthetic.faults import Fault
 from ok_ml_assets.synthetic.world import DailyData
@@ -24,22 +24,22 @@ EXPERIMENT = "prod_discovery"
 FEATURES, RECOMMENDATIONS = "user_source_features", "recommendations"
 
 
-def prod_config() -> dict:
-    """The committed prod_discovery config as plain data."""
-    return yaml.safe_load(PROD_CONFIG.read_text())
+def prod_experiment() -> ExperimentConfig:
+    """The committed prod_discovery config."""
+    return load_experiment_config(PROD_CONFIG)
 
 
 def prod_rules() -> dict[str, list[Rule]]:
     """prod_discovery's monitoring rules, from the committed config."""
-    return parse_monitoring(prod_config()["monitoring"], str(PROD_CONFIG))
+    return dict(prod_experiment().monitoring)
 
 
 class Replay:
-    """Runs prod_discovery's pure computations on lists of synthetic days, writing each day's parquet once."""
+    """Runs prod_discovery's own recipe (pipelines.recommender) on lists of synthetic days, writing each day once."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.config = prod_config()
+        self.config = prod_experiment()
         # Keeps each frame alive next to its file, so an id is never reused for another frame.
         self._files: dict[int, tuple[pd.DataFrame, Path]] = {}
         self._counter = itertools.count()
@@ -53,24 +53,16 @@ class Replay:
 
     def features(self, history: Sequence[DailyData]) -> pd.DataFrame:
         """user_source_features over the interactions window ending at the last day of `history`."""
-        window = history[-self.config["datasets"]["interactions"]["window_days"]:]
-        settings = self.config["features"]
-        return build_user_source_features(
-            [self._path(d.interactions, "interactions") for d in window], window[-1].date,
-            settings["event_weights"], settings["half_life_days"], settings["min_user_interactions"],
-        )
+        window = history[-self.config.datasets.interactions.window_days:]
+        return window_features([DailyFile(d.date, self._path(d.interactions, "interactions")) for d in window], self.config)
 
     def subscribed(self, history: Sequence[DailyData]) -> pd.DataFrame:
-        """subscribed_pairs over the subscriptions window ending at the last day of `history`."""
-        window = history[-self.config["datasets"]["subscriptions"]["window_days"]:]
-        return read_pairs([self._path(d.subscriptions, "subscriptions") for d in window])
+        """subscribed_pairs over every day of `history`, as the committed config reads them."""
+        return read_pairs([self._path(d.subscriptions, "subscriptions") for d in history])
 
     def recommendations(self, features: pd.DataFrame, subscribed: pd.DataFrame) -> pd.DataFrame:
         """ALS top-K lists of unsubscribed sources, as the factory computes them."""
-        embeddings = fit_als(features, AlsParams(**self.config["model"]))
-        exclude = interaction_matrix(subscribed, embeddings.user_ids, embeddings.source_ids)
-        items, scores = top_k(embeddings.user_factors, embeddings.source_factors, exclude, self.config["recommendations"]["top_k"])
-        return recommendation_table(embeddings.user_ids, embeddings.source_ids, items, scores)
+        return recommend(fit_als(features, als_params(self.config)), subscribed, self.config.recommendations.top_k)
 
     def run(
         self, store: ReferenceStore, rules: dict[str, list[Rule]], history: Sequence[DailyData],

@@ -142,3 +142,14 @@ def test_a_remote_that_cannot_store_the_data_leaves_the_repository_as_it_was(see
     after = state(seeded)
     assert {k: after[k] for k in ("ledger", "head", "status", "remote")} == {k: before[k] for k in ("ledger", "head", "status", "remote")}
     assert broken.versions() == seeded.versions() and len(seeded.versions()) == 1
+
+
+def test_a_daily_dataset_refuses_a_tag_that_is_not_a_day(seeded, tmp_path):
+    from ok_ml_assets.registry import RegistryError
+    from tests.registry.conftest import interactions_frame, write_parquet
+
+    before = [v.ref for v in seeded.versions()]
+    path = write_parquet(interactions_frame(day="2026-11-02"), tmp_path / "day.parquet")
+    with pytest.raises(RegistryError, match=r"interactions@v2: 'interactions' is partitioned daily.*YYYY-MM-DD"):
+        seeded.add("interactions", "v2", path)
+    assert [v.ref for v in seeded.versions()] == before
