@@ -11,13 +11,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from ok_ml_assets.cli import registry_client
 from ok_ml_assets.configs import load_experiment_config
-from ok_ml_assets.lifecycle import promote_challenger
 from ok_ml_assets.factories.recommendation_als import embedding_arrays, promotion_policy
+from ok_ml_assets.lifecycle import promote_challenger
 from ok_ml_assets.pipelines.features import read_pairs
 from ok_ml_assets.pipelines.lineage import flatten
-from ok_ml_assets.pipelines.recommender import DailyFile, recommend, train_recommender, window_features
+from ok_ml_assets.pipelines.recommender import (
+    DailyFile,
+    recommend,
+    train_recommender,
+    window_features,
+)
+from ok_ml_assets.registry import registry_client
 from ok_ml_assets.resources.mlflow import MlflowResource, metrics_json
 from ok_ml_assets.settings import load_settings
 

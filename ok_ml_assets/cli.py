@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from confluent_kafka import KafkaException
 
 from ok_ml_assets.configs import ConfigError, load_experiment_configs
-from ok_ml_assets.registry import DataRegistry, RegistryError, load_catalog
+from ok_ml_assets.registry import DataRegistry, RegistryError, registry_client
 from ok_ml_assets.registry.catalog import CatalogError
-from ok_ml_assets.settings import Settings, load_settings
+from ok_ml_assets.settings import load_settings
 
 
-def registry_client(settings: Settings) -> DataRegistry:
-    """The registry the settings point at."""
-    return DataRegistry(settings.registry_repo, settings.dvc_remote, load_catalog(settings.catalog_path))
-
-
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print a user-facing error and exit non-zero, without a traceback."""
     click.echo(f"error: {message}", err=True)
     sys.exit(1)

@@ -11,8 +11,19 @@ from ok_ml_assets.configs import ConfigError, ExperimentConfig, parse_experiment
 from ok_ml_assets.pipelines.features import read_pairs
 from ok_ml_assets.pipelines.lineage import config_hash
 from ok_ml_assets.pipelines.promotion import Decision, PromotionPolicy, decide_promotion
-from ok_ml_assets.pipelines.publication import ROLLOUT, Provenance, publish_rollout, with_arms
-from ok_ml_assets.pipelines.recommender import DailyFile, list_overlap, recommend, train_recommender, window_features
+from ok_ml_assets.pipelines.publication import (
+    ROLLOUT,
+    Provenance,
+    publish_rollout,
+    with_arms,
+)
+from ok_ml_assets.pipelines.recommender import (
+    DailyFile,
+    list_overlap,
+    recommend,
+    train_recommender,
+    window_features,
+)
 from ok_ml_assets.registry import DataRegistry
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
 from ok_ml_assets.resources.mlflow import CHAMPION, MlflowResource

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
 from ok_ml_assets.configs import ExperimentConfig, load_experiment_configs
+from ok_ml_assets.factories.recommendation_als import refresh_job_name
 from ok_ml_assets.registry import DataRegistry, DatasetVersion
 from ok_ml_assets.registry.store import Registration
 from ok_ml_assets.settings import Settings
@@ -25,7 +28,6 @@ class RunSummary:
 
     timings: dict[str, float] = field(default_factory=dict)
     success: bool = True
-    failed_steps: list[str] = field(default_factory=list)
 
 
 def dagster_instance(home: Path) -> dg.DagsterInstance:
@@ -86,28 +88,24 @@ def materialize_datasets(
 
 def materialize_refresh(defs: dg.Definitions, instance: dg.DagsterInstance, experiment: str) -> dg.ExecuteInProcessResult:
     """Run an experiment's refresh job (features to publication, with its checks) in-process."""
-    job = defs.resolve_job_def(f"{experiment}_refresh")
+    job = defs.resolve_job_def(refresh_job_name(experiment))
     return job.execute_in_process(instance=instance, raise_on_error=False)
 
 
-def timed(summary: RunSummary, step: str):
-    """Context manager adding a step's wall time to the summary."""
-
-    class _Timer:
-        def __enter__(self):
-            self.start = time.perf_counter()
-
-        def __exit__(self, *exc):
-            summary.timings[step] = summary.timings.get(step, 0.0) + time.perf_counter() - self.start
-            return False
-
-    return _Timer()
+@contextlib.contextmanager
+def timed(summary: RunSummary, step: str) -> Iterator[None]:
+    """Add the wall time of the enclosed block to the summary under `step`."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        summary.timings[step] = summary.timings.get(step, 0.0) + time.perf_counter() - start
 
 
 def run_experiments(settings: Settings, preset: str, seed: int, experiments: list[str]) -> dict[str, RunSummary]:
     """Seed the registry if needed, then materialize each experiment's datasets and refresh job, printing a report."""
-    from ok_ml_assets.cli import registry_client
     from ok_ml_assets.definitions import build_definitions
+    from ok_ml_assets.registry import registry_client
 
     summaries: dict[str, RunSummary] = {}
     defs = build_definitions(settings)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ok_ml_assets.configs import ConfigError, load_experiment_config, load_experiment_configs
+from ok_ml_assets.configs import (
+    ConfigError,
+    load_experiment_config,
+    load_experiment_configs,
+)
 from ok_ml_assets.settings import PROJECT_ROOT
 from tests.conftest import prod_config
 

@@ -4,7 +4,9 @@
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecordStatus,
+)
 
 
 class GateClosed(RuntimeError):
@@ -17,7 +19,10 @@ def _latest_materialization_id(instance: dg.DagsterInstance, key: dg.AssetKey) -
 
 
 def gate_failures(instance: dg.DagsterInstance, check_keys: Sequence[dg.AssetCheckKey]) -> list[str]:
-    """Why each blocking check does not vouch for its asset's latest materialization (empty when all do)."""
+    """Why each blocking check does not vouch for its asset's latest materialization (empty when all do).
+
+    Only blocking (ERROR) checks are passed in, so any status but SUCCEEDED closes the gate.
+    """
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(check_keys))
     problems = []
     for key in check_keys:
@@ -28,11 +33,7 @@ def gate_failures(instance: dg.DagsterInstance, check_keys: Sequence[dg.AssetChe
             continue
         evaluation = record.event.dagster_event.event_specific_data if record.event.dagster_event else None
         if record.status != AssetCheckExecutionRecordStatus.SUCCEEDED or not isinstance(evaluation, dg.AssetCheckEvaluation):
-            if not (
-                isinstance(evaluation, dg.AssetCheckEvaluation)
-                and evaluation.severity == dg.AssetCheckSeverity.WARN
-            ):
-                problems.append(f"{name} is {record.status.value}")
+            problems.append(f"{name} is {record.status.value}")
             continue
         target = evaluation.target_materialization_data
         if target is None or target.storage_id != _latest_materialization_id(instance, key.asset_key):

@@ -12,16 +12,30 @@ import pandas as pd
 from ok_ml_assets.configs import DatasetWindow, ExperimentConfig
 from ok_ml_assets.factories.datasets import build_dataset_asset
 from ok_ml_assets.factories.gates import require_open_gates
-from ok_ml_assets.factories.monitoring_checks import blocking_check_keys, build_experiment_checks
+from ok_ml_assets.factories.monitoring_checks import (
+    blocking_check_keys,
+    build_experiment_checks,
+)
+from ok_ml_assets.lifecycle import promote_challenger
 from ok_ml_assets.monitoring import summarize
 from ok_ml_assets.pipelines.features import read_events, read_pairs
+from ok_ml_assets.pipelines.lineage import config_hash, flatten, git_state
 from ok_ml_assets.pipelines.online import engaged_pairs
 from ok_ml_assets.pipelines.online import online_metrics as online_metrics_per_arm
-from ok_ml_assets.pipelines.lineage import config_hash, flatten, git_state
-from ok_ml_assets.lifecycle import promote_challenger
 from ok_ml_assets.pipelines.promotion import TRAINED_BY, PromotionPolicy
-from ok_ml_assets.pipelines.publication import ROLLOUT, Provenance, publish_rollout, with_arms
-from ok_ml_assets.pipelines.recommender import DailyFile, als_params, recommend, train_recommender, window_features
+from ok_ml_assets.pipelines.publication import (
+    ROLLOUT,
+    Provenance,
+    publish_rollout,
+    with_arms,
+)
+from ok_ml_assets.pipelines.recommender import (
+    DailyFile,
+    als_params,
+    recommend,
+    train_recommender,
+    window_features,
+)
 from ok_ml_assets.pipelines.training import Embeddings
 from ok_ml_assets.registry import DataRegistry, DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
@@ -29,6 +43,11 @@ from ok_ml_assets.resources.mlflow import CHAMPION, MlflowResource, metrics_json
 from ok_ml_assets.resources.monitoring import MonitoringResource
 from ok_ml_assets.resources.registry import RegistryResource
 from ok_ml_assets.settings import PROJECT_ROOT
+
+
+def refresh_job_name(experiment: str) -> str:
+    """The job that retrains and publishes an experiment from its latest registered data."""
+    return f"{experiment}_refresh"
 
 
 def read_window(client: DataRegistry, window: DatasetWindow) -> tuple[list[DatasetVersion], list[Path]]:
@@ -220,7 +239,7 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         })
 
     refresh = dg.define_asset_job(
-        name=f"{exp}_refresh",
+        name=refresh_job_name(exp),
         selection=dg.AssetSelection.assets(
             user_source_features, subscribed_pairs, train_als, model_promotion, recommendations, published_recommendations
         ),

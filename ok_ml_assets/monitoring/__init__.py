@@ -13,7 +13,14 @@ from ok_ml_assets.monitoring.evaluate import (
     summarize,
 )
 from ok_ml_assets.monitoring.reference import AssetReference, ReferenceStore
-from ok_ml_assets.monitoring.rules import AssetRules, MonitoringRules, Rule, RulesError, needed_assets, parse_monitoring
+from ok_ml_assets.monitoring.rules import (
+    AssetRules,
+    MonitoringRules,
+    Rule,
+    RulesError,
+    needed_assets,
+    parse_monitoring,
+)
 from ok_ml_assets.monitoring.statistics import BatchSummary, ColumnSummary
 
 __all__ = [

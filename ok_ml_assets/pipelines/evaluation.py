@@ -8,7 +8,12 @@ import pandas as pd
 
 from ok_ml_assets.pipelines.metrics import ranking_metrics
 from ok_ml_assets.pipelines.scoring import popularity_top_k, top_k
-from ok_ml_assets.pipelines.training import AlsParams, Embeddings, fit_als, interaction_matrix
+from ok_ml_assets.pipelines.training import (
+    AlsParams,
+    Embeddings,
+    fit_als,
+    interaction_matrix,
+)
 
 
 @dataclass(frozen=True)

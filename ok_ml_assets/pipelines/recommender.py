@@ -13,7 +13,12 @@ from ok_ml_assets.configs import ExperimentConfig
 from ok_ml_assets.pipelines.evaluation import HoldoutReport, evaluate_on_holdout
 from ok_ml_assets.pipelines.features import build_user_source_features, read_pairs
 from ok_ml_assets.pipelines.scoring import recommendation_table, top_k
-from ok_ml_assets.pipelines.training import AlsParams, Embeddings, fit_als, interaction_matrix
+from ok_ml_assets.pipelines.training import (
+    AlsParams,
+    Embeddings,
+    fit_als,
+    interaction_matrix,
+)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -15,8 +15,15 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ok_ml_assets.registry.catalog import DATASET_NAME, TAG, Catalog, DatasetContract
+from ok_ml_assets.registry.catalog import (
+    DATASET_NAME,
+    TAG,
+    Catalog,
+    DatasetContract,
+    load_catalog,
+)
 from ok_ml_assets.registry.validation import validate_file
+from ok_ml_assets.settings import Settings
 
 LEDGER = "versions.json"
 LOCK_TIMEOUT_SECONDS = 600
@@ -335,3 +342,8 @@ class DataRegistry:
             with repo.config.edit("local") as conf:
                 conf["remote"]["storage"] = {"url": self.remote}
                 conf["core"]["remote"] = "storage"
+
+
+def registry_client(settings: Settings) -> DataRegistry:
+    """The registry the settings point at."""
+    return DataRegistry(settings.registry_repo, settings.dvc_remote, load_catalog(settings.catalog_path))

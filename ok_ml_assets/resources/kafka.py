@@ -11,7 +11,6 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
-
 class PublicationError(RuntimeError):
     """Some messages were not acknowledged; the transaction was aborted and nothing is visible."""
 

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from ok_ml_assets.configs import ExperimentConfig
+from ok_ml_assets.factories.recommendation_als import refresh_job_name
 from ok_ml_assets.registry import DatasetVersion
 from ok_ml_assets.resources.registry import RegistryResource
 
 if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
     Job = dg.JobDefinition | UnresolvedAssetJobDefinition
 
@@ -55,11 +58,6 @@ def consumers(configs: Sequence[ExperimentConfig]) -> list[Consumer]:
         for config in configs
         for role, window in config.datasets
     ]
-
-
-def refresh_job_name(experiment: str) -> str:
-    """The job that retrains and publishes an experiment from its latest registered data."""
-    return f"{experiment}_refresh"
 
 
 def read_cursor(cursor: str | None) -> int:

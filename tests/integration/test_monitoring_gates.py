@@ -6,11 +6,11 @@ import dagster as dg
 import pytest
 import yaml
 
-from ok_ml_assets.cli import registry_client
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.monitoring import ReferenceStore
 from ok_ml_assets.orchestration import materialize_refresh, register_world
+from ok_ml_assets.registry import registry_client
 from ok_ml_assets.synthetic import generate_world
 from ok_ml_assets.synthetic.faults import remap_ids
 from ok_ml_assets.synthetic.world import SyntheticWorld

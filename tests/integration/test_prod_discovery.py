@@ -6,12 +6,17 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ok_ml_assets.definitions import build_definitions
-from ok_ml_assets.orchestration import materialize_datasets, materialize_refresh, register_world, sync_partitions
-from ok_ml_assets.cli import registry_client
 from ok_ml_assets.configs import load_experiment_config
+from ok_ml_assets.definitions import build_definitions
+from ok_ml_assets.orchestration import (
+    materialize_datasets,
+    materialize_refresh,
+    register_world,
+    sync_partitions,
+)
 from ok_ml_assets.pipelines.features import read_pairs
 from ok_ml_assets.pipelines.publication import in_rollout
+from ok_ml_assets.registry import registry_client
 from ok_ml_assets.synthetic import generate_world
 from tests.conftest import relaxed_config, write_config
 from tests.kafka_utils import read_topic, topic_exists

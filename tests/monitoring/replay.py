@@ -8,12 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from ok_ml_assets.configs import ExperimentConfig, load_experiment_config
 from ok_ml_assets.monitoring.evaluate import RuleOutcome, blocking, evaluate, monitor
 from ok_ml_assets.monitoring.reference import ReferenceStore
-from ok_ml_assets.configs import ExperimentConfig, load_experiment_config
 from ok_ml_assets.monitoring.rules import Rule
 from ok_ml_assets.pipelines.features import read_pairs
-from ok_ml_assets.pipelines.recommender import DailyFile, als_params, recommend, window_features
+from ok_ml_assets.pipelines.recommender import (
+    DailyFile,
+    als_params,
+    recommend,
+    window_features,
+)
 from ok_ml_assets.pipelines.training import fit_als
 from ok_ml_assets.settings import PROJECT_ROOT
 from ok_ml_assets.synthetic.faults import Fault

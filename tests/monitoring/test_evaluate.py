@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ok_ml_assets.monitoring.evaluate import MissingInput, RuleOutcome, blocking, evaluate, monitor, summarize
+from ok_ml_assets.monitoring.evaluate import (
+    MissingInput,
+    RuleOutcome,
+    blocking,
+    evaluate,
+    monitor,
+    summarize,
+)
 from ok_ml_assets.monitoring.reference import AssetReference, ReferenceStore
 from ok_ml_assets.monitoring.rules import parse_monitoring
 

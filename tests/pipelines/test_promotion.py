@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ok_ml_assets.pipelines.promotion import REQUIRED_LINEAGE_TAGS, TRAINED_BY, PromotionPolicy, decide_promotion
+from ok_ml_assets.pipelines.promotion import (
+    REQUIRED_LINEAGE_TAGS,
+    TRAINED_BY,
+    PromotionPolicy,
+    decide_promotion,
+)
 
 POLICY = PromotionPolicy(min_metrics={"precision_at_10": 0.05}, max_regression=0.05, min_lift_over_baseline=0.2,
                          primary_metric="ndcg_at_10")

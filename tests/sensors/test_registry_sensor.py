@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from ok_ml_assets.cli import registry_client
 from ok_ml_assets.definitions import build_definitions, build_resources
+from ok_ml_assets.registry import registry_client
 from ok_ml_assets.sensors.registry_sensor import SENSOR_NAME
 from tests.conftest import write_config
 from tests.registry.conftest import interactions_frame, write_parquet
