@@ -1,0 +1,64 @@
+"""Monitoring's share of the pipeline's wall time at the default preset, cold (first call in a process) and warm.
+
+Run after `make run` (it reads the registered default world): `.venv/bin/python benchmarks/bench_monitoring.py`.
+Baseline: the pipeline's own compute in the same process (features, holdout evaluation, final fit, top-K).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+from ok_ml_assets.configs import load_experiment_config
+from ok_ml_assets.monitoring import ReferenceStore, monitor
+from ok_ml_assets.pipelines.features import read_pairs
+from ok_ml_assets.pipelines.recommender import DailyFile, recommend, train_recommender, window_features
+from ok_ml_assets.registry import registry_client
+from ok_ml_assets.settings import load_settings
+
+
+def timed(action):
+    """(seconds, result) of calling `action`."""
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    """Print the pipeline's compute time and what the monitoring rules add to it."""
+    settings = load_settings()
+    config = load_experiment_config(settings.configs_dir / "prod_discovery.yml")
+    client = registry_client(settings)
+    windows = {role: client.window(w.dataset_name, w.window_days, w.tag) for role, w in config.datasets}
+    interactions = [DailyFile(dt.date.fromisoformat(v.tag), client.path(v.name, v.tag)) for v in windows["interactions"]]
+
+    def pipeline():
+        features = window_features(interactions, config)
+        subscribed = read_pairs([client.path(v.name, v.tag) for v in windows["subscriptions"]])
+        outcome = train_recommender(interactions, features, subscribed, config)
+        return features, subscribed, recommend(outcome.embeddings, subscribed, config.recommendations.top_k)
+
+    compute, (features, subscribed, recommendations) = timed(pipeline)
+    context = {"user_source_features": features, "subscribed_pairs": subscribed}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ReferenceStore(Path(tmp))
+
+        def monitoring():
+            monitor(store, "bench", "user_source_features", config.monitoring["user_source_features"], features)
+            monitor(store, "bench", "recommendations", config.monitoring["recommendations"], recommendations, context)
+            store.record_published("bench", "recommendations", recommendations)
+
+        cold, _ = timed(monitoring)
+        warm, _ = timed(monitoring)  # with a reference and published lists: every drift and novelty rule evaluates
+
+    rules = sum(len(r) for r in config.monitoring.values())
+    print(f"features {len(features):,} rows, recommendations {len(recommendations):,} users, {rules} rules")
+    print(f"{'baseline: pipeline compute':46} {compute:7.2f} s")
+    print(f"{'monitoring, first call (imports GX)':46} {cold:7.2f} s  ({cold / (compute + cold):.1%} of pipeline + monitoring)")
+    print(f"{'monitoring, warm, against a reference':46} {warm:7.2f} s  ({warm / (compute + warm):.1%} of pipeline + monitoring)")
+
+
+if __name__ == "__main__":
+    main()
