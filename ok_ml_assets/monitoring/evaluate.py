@@ -386,23 +386,30 @@ def _missing_column(rule: r.Rule, column: str) -> RuleOutcome:
     return _outcome(rule, False, None, "numpy", note=f"column {column!r} is missing from the asset")
 
 
-def _drift_psi(rule: r.DriftPsi, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
+def _drift_inputs(rule: r.DriftPsi | r.DriftKs, tables: Tables, reference: AssetReference | None):
+    """(values, reference column) to compare, or the outcome that says why there is nothing to compare."""
     values = _column_values(rule, tables)
     if values is None:
         return _missing_column(rule, rule.column)
     ref = _reference_column(reference, rule.column)
     if ref is None or ref.count == 0:
         return _no_reference(rule, f"accepted reference of {rule.column}")
+    return values, ref
+
+
+def _drift_psi(rule: r.DriftPsi, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
+    inputs = _drift_inputs(rule, tables, reference)
+    if isinstance(inputs, RuleOutcome):
+        return inputs
+    values, ref = inputs
     return _psi_outcome(rule, ref, values, rule.max_psi)
 
 
 def _drift_ks(rule: r.DriftKs, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
-    values = _column_values(rule, tables)
-    if values is None:
-        return _missing_column(rule, rule.column)
-    ref = _reference_column(reference, rule.column)
-    if ref is None or ref.count == 0:
-        return _no_reference(rule, f"accepted reference of {rule.column}")
+    inputs = _drift_inputs(rule, tables, reference)
+    if isinstance(inputs, RuleOutcome):
+        return inputs
+    values, ref = inputs
     ks = st.ks_test(ref, values)
     return _outcome(rule, ks.statistic <= rule.max_ks, ks.statistic, "numpy",
                     [{"at": ks.at, "reference_cdf": ks.reference_cdf, "cdf": ks.cdf}])
