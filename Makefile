@@ -29,14 +29,14 @@ kafka-down:
 	kafka/kafka.sh down
 
 run: install kafka-up
-	mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/ok-ml run --preset $(PRESET)
 
 test: install kafka-up
 	$(VENV)/bin/pytest
 
 dev: install kafka-up
-	mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp ok_ml_assets/instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 mlflow-ui: install

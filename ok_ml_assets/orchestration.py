@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from ok_ml_assets.settings import Settings
 from ok_ml_assets.synthetic import SyntheticWorld, generate_world
 
 SYNTHETIC_DATASETS = ("interactions", "subscriptions")
+INSTANCE_TEMPLATE = Path(__file__).parent / "instance" / "dagster.yaml"
 
 
 @dataclass
@@ -36,7 +38,8 @@ def dagster_instance(home: Path) -> dg.DagsterInstance:
         os.environ["DAGSTER_HOME"] = str(home / "dagster")
     home_dir = Path(os.environ["DAGSTER_HOME"])
     home_dir.mkdir(parents=True, exist_ok=True)
-    (home_dir / "dagster.yaml").touch()
+    if not (home_dir / "dagster.yaml").exists():
+        shutil.copyfile(INSTANCE_TEMPLATE, home_dir / "dagster.yaml")
     return dg.DagsterInstance.get()
 
 
@@ -74,10 +77,11 @@ def _assets_and_checks(defs: dg.Definitions) -> list:
 def materialize_datasets(
     defs: dg.Definitions, instance: dg.DagsterInstance, config: ExperimentConfig, tags: dict[str, list[str]]
 ) -> bool:
-    """Materialize every registered partition of an experiment's datasets, one in-process run per partition."""
+    """Materialize every registered partition of an experiment's datasets not materialized yet, one run each."""
     ok = True
     for role, window in config.datasets:
-        for tag in tags.get(window.dataset_name, []):
+        done = instance.get_materialized_partitions(dg.AssetKey([config.experiment_name, role]))
+        for tag in [t for t in tags.get(window.dataset_name, []) if t not in done]:
             result = dg.materialize(
                 _assets_and_checks(defs), selection=[dg.AssetKey([config.experiment_name, role])],
                 instance=instance, resources=defs.resources, partition_key=tag, raise_on_error=False,

@@ -240,13 +240,14 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
 
     refresh = dg.define_asset_job(
         name=refresh_job_name(exp),
+        tags={EXPERIMENT_TAG: exp},
         selection=dg.AssetSelection.assets(
             user_source_features, subscribed_pairs, train_als, model_promotion, recommendations, published_recommendations
         ),
         description=f"Retrain {exp} on the latest registered data and publish its recommendations.",
     )
     online = dg.define_asset_job(
-        name=f"{exp}_online_metrics", selection=dg.AssetSelection.assets(online_metrics),
+        name=f"{exp}_online_metrics", selection=dg.AssetSelection.assets(online_metrics), tags={EXPERIMENT_TAG: exp},
         description=f"Score {exp}'s last published lists against the days registered since.",
     )
     daily = dg.ScheduleDefinition(
@@ -266,6 +267,8 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
     )
 
 
+# The instance limits runs carrying this tag to one per experiment (ok_ml_assets/instance/dagster.yaml).
+EXPERIMENT_TAG = "ok_ml/experiment"
 PUBLISH_WHEN_GATES_PASS = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 

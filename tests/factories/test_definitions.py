@@ -67,3 +67,15 @@ def test_loading_definitions_touches_no_state(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(len(EXPECTED))
     assert not home.exists()
+
+
+def test_the_instance_template_allows_one_run_per_experiment_at_a_time(tmp_path, monkeypatch):
+    from ok_ml_assets.factories.recommendation_als import EXPERIMENT_TAG
+    from ok_ml_assets.orchestration import dagster_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    instance = dagster_instance(tmp_path)
+    limits = instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
+    assert [(limit["key"], limit["limit"]) for limit in limits] == [(EXPERIMENT_TAG, 1)]
+    job = build_definitions(load_settings()).resolve_job_def("prod_discovery_refresh")
+    assert job.tags[EXPERIMENT_TAG] == "prod_discovery"
