@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -21,6 +22,12 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def quiet_libraries() -> None:
+    """Keep MLflow's info chatter and progress bars out of the run report; everything stays in MLflow and Dagster."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+
+
 @click.group()
 def main() -> None:
     """ok-ml: registered data to validated predictions in Kafka."""
@@ -34,6 +41,7 @@ def run(preset: str, seed: int, experiments: tuple[str, ...]) -> None:
     """Register the synthetic world if the registry is empty, then materialize experiments end to end."""
     from ok_ml_assets.orchestration import run_experiments
 
+    quiet_libraries()
     settings = load_settings()
     try:
         summaries = run_experiments(settings, preset=preset, seed=seed, experiments=list(experiments))

@@ -21,6 +21,8 @@ from ok_ml_assets.settings import Settings
 from ok_ml_assets.synthetic import SyntheticWorld, generate_world
 
 SYNTHETIC_DATASETS = ("interactions", "subscriptions")
+# The terminal gets the report and warnings; every event is still in the instance for the Dagster UI.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 INSTANCE_TEMPLATE = Path(__file__).parent / "instance" / "dagster.yaml"
 
 
@@ -85,6 +87,7 @@ def materialize_datasets(
             result = dg.materialize(
                 _assets_and_checks(defs), selection=[dg.AssetKey([config.experiment_name, role])],
                 instance=instance, resources=defs.resources, partition_key=tag, raise_on_error=False,
+                run_config=QUIET_CONSOLE,
             )
             ok &= result.success
     return ok
@@ -93,7 +96,7 @@ def materialize_datasets(
 def materialize_refresh(defs: dg.Definitions, instance: dg.DagsterInstance, experiment: str) -> dg.ExecuteInProcessResult:
     """Run an experiment's refresh job (features to publication, with its checks) in-process."""
     job = defs.resolve_job_def(refresh_job_name(experiment))
-    return job.execute_in_process(instance=instance, raise_on_error=False)
+    return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)
 
 
 @contextlib.contextmanager
