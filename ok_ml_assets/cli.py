@@ -10,7 +10,7 @@ from typing import NoReturn
 import click
 from confluent_kafka import KafkaException
 
-from ok_ml_assets.configs import ConfigError, load_experiment_configs
+from ok_ml_assets.configs import ConfigError, load_experiment_config, load_experiment_configs
 from ok_ml_assets.registry import DataRegistry, RegistryError, registry_client
 from ok_ml_assets.registry.catalog import CatalogError
 from ok_ml_assets.settings import load_settings
@@ -160,6 +160,37 @@ def reproduce(experiment: str, version: str) -> None:
         fail(str(error))
     click.echo(result.verdict())
     sys.exit(0 if result.reproduced else 1)
+
+
+@main.group()
+def monitoring() -> None:
+    """Monitoring references: the statistics drift is measured against."""
+
+
+@monitoring.command("accept")
+@click.argument("experiment")
+@click.argument("asset")
+@click.option("--reason", required=True, help="Why the current statistics are right (recorded with the reference).")
+def monitoring_accept(experiment: str, asset: str, reason: str) -> None:
+    """Accept ASSET's current value as EXPERIMENT's monitoring reference, after an intended shift the drift rules block."""
+    import pandas as pd
+
+    from ok_ml_assets.monitoring import ReferenceStore, summarize
+
+    settings = load_settings()
+    try:
+        config = load_experiment_config(settings.configs_dir / f"{experiment}.yml")
+    except (ConfigError, OSError) as error:
+        fail(f"experiment {experiment!r}: {error}")
+    rules = config.monitoring.get(asset)
+    path = settings.assets_dir / experiment / f"{asset}.parquet"
+    if not rules:
+        fail(f"{experiment} has no monitoring rules for {asset!r}; monitored assets are {sorted(config.monitoring)}")
+    if not path.exists():
+        fail(f"{experiment}/{asset} has not been materialized yet ({path} is missing)")
+    summary = summarize(rules, pd.read_parquet(path))
+    ReferenceStore(settings.monitoring_dir).accept(experiment, asset, summary, run_id=f"accepted by hand: {reason}")
+    click.echo(f"accepted {experiment}/{asset} as the monitoring reference ({int(summary.rows)} rows): {reason}")
 
 
 @main.command("validate-configs")

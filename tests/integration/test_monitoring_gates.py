@@ -5,7 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from ok_ml_assets.cli import main
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.monitoring import ReferenceStore
@@ -61,6 +63,13 @@ def test_a_source_id_migration_is_caught_before_it_ships(home, settings, instanc
     assert read_topic(settings.kafka_bootstrap_servers, topic) == published_before
     after = ReferenceStore(settings.monitoring_dir).load(NAME, "user_source_features")
     assert after.accepted_run_id == accepted_before
+
+    # Once the migration is known to be intended, an operator accepts the new statistics and the gate opens.
+    accepted = CliRunner().invoke(main, ["monitoring", "accept", NAME, "user_source_features", "--reason", "id migration"])
+    assert accepted.exit_code == 0, accepted.output
+    rerun = materialize_refresh(build_definitions(settings), instance, NAME)
+    evaluations = {e.check_name: e.passed for e in rerun.get_asset_check_evaluations()}
+    assert evaluations["source_id_psi_within"] and evaluations["source_id_ks_within"]
 
 
 def materialize_upstream_of_publication(settings, instance) -> dg.ExecuteInProcessResult:
