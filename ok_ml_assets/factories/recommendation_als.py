@@ -258,7 +258,13 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         name=f"{exp}_weekly", job=refresh, cron_schedule=config.publication.cron,
         default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
     )
+    # Declarative automation runs only under a running sensor; publication's condition waits for its gates.
+    automation = dg.AutomationConditionSensorDefinition(
+        f"{exp}_automation", target=dg.AssetSelection.assets(published_recommendations),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
     return dg.Definitions(
+        sensors=[automation],
         assets=[interactions, subscriptions, user_source_features, subscribed_pairs, train_als, model_promotion,
                 recommendations, published_recommendations, online_metrics],
         asset_checks=checks,

@@ -79,3 +79,11 @@ def test_the_instance_template_allows_one_run_per_experiment_at_a_time(tmp_path,
     assert [(limit["key"], limit["limit"]) for limit in limits] == [(EXPERIMENT_TAG, 1)]
     job = build_definitions(load_settings()).resolve_job_def("prod_discovery_refresh")
     assert job.tags[EXPERIMENT_TAG] == "prod_discovery"
+
+
+def test_publication_automation_runs_by_default():
+    defs = build_definitions(load_settings())
+    sensor = defs.resolve_sensor_def("prod_discovery_automation")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey(["prod_discovery", "published_recommendations"])).automation_condition is not None
