@@ -35,7 +35,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     experiments = [build_experiment(config) for config in configs]
     jobs = [job for experiment in experiments for job in experiment.jobs or []]
     sensors = dg.Definitions(sensors=[build_registry_sensor(configs, jobs)])
-    return dg.Definitions.merge(*experiments, sensors, dg.Definitions(resources=build_resources(settings)))
+    # In-process runs: no per-step process start (about 20 s a run here), and no step subprocess whose __main__
+    # lacks a file, where importing Great Expectations pulls in pyspark's connect utils, which call sys.exit(0).
+    shared = dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor)
+    return dg.Definitions.merge(*experiments, sensors, shared)
 
 
 @dg.definitions

@@ -87,3 +87,9 @@ def test_publication_automation_runs_by_default():
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey(["prod_discovery", "published_recommendations"])).automation_condition is not None
+
+
+def test_every_job_runs_in_process():
+    defs = build_definitions(load_settings())
+    for job in defs.resolve_all_job_defs():
+        assert job.executor_def.name == dg.in_process_executor.name, job.name
