@@ -6,17 +6,14 @@ Baseline: the pipeline's own compute in the same process (features, holdout eval
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import time
 from pathlib import Path
 
-from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.monitoring import ReferenceStore, monitor
 from ok_ml_assets.pipelines.features import read_pairs
-from ok_ml_assets.pipelines.recommender import DailyFile, recommend, train_recommender, window_features
-from ok_ml_assets.registry import registry_client
-from ok_ml_assets.settings import load_settings
+from ok_ml_assets.pipelines.recommender import recommend, train_recommender, window_features
+from registered import prod_discovery_inputs  # benchmarks/ is on sys.path when a script runs
 
 
 def timed(action):
@@ -28,15 +25,11 @@ def timed(action):
 
 def main() -> None:
     """Print the pipeline's compute time and what the monitoring rules add to it."""
-    settings = load_settings()
-    config = load_experiment_config(settings.configs_dir / "prod_discovery.yml")
-    client = registry_client(settings)
-    windows = {role: client.window(w.dataset_name, w.window_days, w.tag) for role, w in config.datasets}
-    interactions = [DailyFile(dt.date.fromisoformat(v.tag), client.path(v.name, v.tag)) for v in windows["interactions"]]
+    config, interactions, subscription_files = prod_discovery_inputs()
 
     def pipeline():
         features = window_features(interactions, config)
-        subscribed = read_pairs([client.path(v.name, v.tag) for v in windows["subscriptions"]])
+        subscribed = read_pairs(subscription_files)
         outcome = train_recommender(interactions, features, subscribed, config)
         return features, subscribed, recommend(outcome.embeddings, subscribed, config.recommendations.top_k)
 

@@ -6,35 +6,27 @@ Baseline: the same training (holdout evaluation + final fit) without any MLflow 
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import time
 from pathlib import Path
 
-from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.factories.recommendation_als import embedding_arrays, promotion_policy
 from ok_ml_assets.lifecycle import promote_challenger
 from ok_ml_assets.pipelines.features import read_pairs
 from ok_ml_assets.pipelines.lineage import flatten
 from ok_ml_assets.pipelines.recommender import (
-    DailyFile,
     recommend,
     train_recommender,
     window_features,
 )
-from ok_ml_assets.registry import registry_client
 from ok_ml_assets.resources.mlflow import MlflowResource, metrics_json
-from ok_ml_assets.settings import load_settings
+from registered import prod_discovery_inputs  # benchmarks/ is on sys.path when a script runs
 
 
 def main() -> None:
     """Print the wall time of training alone and of each MLflow step on top of it."""
-    settings = load_settings()
-    config = load_experiment_config(settings.configs_dir / "prod_discovery.yml")
-    client = registry_client(settings)
-    windows = {role: client.window(w.dataset_name, w.window_days, w.tag) for role, w in config.datasets}
-    interactions = [DailyFile(dt.date.fromisoformat(v.tag), client.path(v.name, v.tag)) for v in windows["interactions"]]
-    subscribed = read_pairs([client.path(v.name, v.tag) for v in windows["subscriptions"]])
+    config, interactions, subscription_files = prod_discovery_inputs()
+    subscribed = read_pairs(subscription_files)
     features = window_features(interactions, config)
 
     start = time.perf_counter()
