@@ -91,7 +91,7 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
     subscriptions = build_dataset_asset(exp, "subscriptions", subscriptions_window)
 
     @dg.asset(**common, deps=[interactions.key], kinds={"duckdb", "parquet"})
-    def user_source_features(context: dg.AssetExecutionContext, registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+    def user_source_features(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
         """Per (user, source): time-decayed event weight, event count and days since the last event over the window."""
         versions, paths = read_window(registry.client(), interactions_window)
         features = window_features([DailyFile(tag_date(v), p) for v, p in zip(versions, paths)], config)
@@ -105,8 +105,8 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         })
 
     @dg.asset(**common, deps=[subscriptions.key], kinds={"duckdb", "parquet"})
-    def subscribed_pairs(context: dg.AssetExecutionContext, registry: RegistryResource) -> dg.Output[pd.DataFrame]:
-        """Every (user, source) subscription known over the subscriptions window: never recommended."""
+    def subscribed_pairs(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+        """Every registered (user, source) follow (within the window, if the config sets one): never recommended."""
         versions, paths = read_window(registry.client(), subscriptions_window)
         pairs = read_pairs(paths)
         return dg.Output(pairs, metadata={
