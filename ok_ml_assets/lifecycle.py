@@ -62,11 +62,11 @@ def rollback(mlflow: MlflowResource, kafka: KafkaResource, experiment: str, vers
         raise LifecycleError(f"{experiment} v{target} never passed the promotion gate, so it cannot become champion")
     config = parse_experiment_text(mlflow.load_text(facts.run_id, "config.yml"), f"{experiment} v{target} config.yml")
     recommendations = mlflow.load_recommendations(facts.run_id)
-    provenance = Provenance(experiment, experiment, target, facts.run_id, _now())
+    provenance = Provenance(experiment, experiment, target, facts.run_id)
     rollout = with_arms(recommendations, config.publication, "")
     # Publish first: the transaction either lands whole or not at all, and only then does the alias move.
     report = publish_rollout(kafka, config.publication, rollout[rollout["arm"] == ROLLOUT], provenance)
-    mlflow.move_champion(experiment, target, f"rollback from v{current} at {_now()}")
+    mlflow.move_champion(experiment, target, f"rollback from v{current} at {provenance.generated_at}")
     return target, report
 
 
@@ -105,7 +105,7 @@ def recorded_config(mlflow: MlflowResource, experiment: str, tags: dict[str, str
     if shown.returncode == 0:
         try:
             config = parse_experiment_text(shown.stdout, f"{commit[:12]}:asset_configs/{experiment}.yml")
-            if _hash(config) == tags.get("config_hash"):
+            if config_hash(config) == tags.get("config_hash"):
                 return config, notes
         except ConfigError:
             pass
@@ -113,14 +113,10 @@ def recorded_config(mlflow: MlflowResource, experiment: str, tags: dict[str, str
     else:
         notes.append(f"commit {commit[:12]} is not in this checkout")
     config = parse_experiment_text(mlflow.load_text(run_id, "config.yml"), f"run {run_id} config.yml")
-    if _hash(config) != tags.get("config_hash"):
+    if config_hash(config) != tags.get("config_hash"):
         raise LifecycleError(f"{experiment}: neither the commit's nor the logged config matches the recorded config_hash")
     notes.append("used the exact config logged with the run, whose hash matches the record")
     return config, notes
-
-
-def _hash(config: ExperimentConfig) -> str:
-    return config_hash(config.model_dump(mode="json"))
 
 
 def reproduce(mlflow: MlflowResource, registry: DataRegistry, experiment: str, version: str) -> Reproduction:
@@ -147,7 +143,3 @@ def reproduce(mlflow: MlflowResource, registry: DataRegistry, experiment: str, v
     fresh = recommend(outcome.embeddings, subscribed, config.recommendations.top_k)
     result.list_overlap = list_overlap(mlflow.load_recommendations(facts.run_id), fresh)
     return result
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

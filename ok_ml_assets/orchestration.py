@@ -15,7 +15,8 @@ import dagster as dg
 
 from ok_ml_assets.configs import ExperimentConfig, load_experiment_configs
 from ok_ml_assets.factories.recommendation_als import refresh_job_name
-from ok_ml_assets.registry import DataRegistry, DatasetVersion
+from ok_ml_assets.definitions import build_definitions
+from ok_ml_assets.registry import DataRegistry, DatasetVersion, registry_client
 from ok_ml_assets.registry.store import Registration
 from ok_ml_assets.settings import Settings
 from ok_ml_assets.synthetic import SyntheticWorld, generate_world
@@ -111,9 +112,6 @@ def timed(summary: RunSummary, step: str) -> Iterator[None]:
 
 def run_experiments(settings: Settings, preset: str, seed: int, experiments: list[str]) -> dict[str, RunSummary]:
     """Seed the registry if needed, then materialize each experiment's datasets and refresh job, printing a report."""
-    from ok_ml_assets.definitions import build_definitions
-    from ok_ml_assets.registry import registry_client
-
     summaries: dict[str, RunSummary] = {}
     defs = build_definitions(settings)
     configs = [c for c in load_experiment_configs(settings.configs_dir) if not experiments or c.experiment_name in experiments]

@@ -213,7 +213,7 @@ def build_recommendation_als(config: ExperimentConfig) -> dg.Definitions:
         require_champion(mlflow, trained_model, model_promotion)
         provenance = Provenance(
             experiment=exp, model_name=trained_model["model_name"], model_version=trained_model["model_version"],
-            run_id=trained_model["run_id"], generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            run_id=trained_model["run_id"],
         )
         lists = with_arms(recommendations, config.publication, trained_model["as_of"])
         rollout = lists[lists["arm"] == ROLLOUT]
@@ -342,7 +342,7 @@ def training_tags(context: dg.AssetExecutionContext, config: ExperimentConfig, v
     return {
         "git_commit": commit,
         "git_dirty": str(dirty).lower(),
-        "config_hash": config_hash(config.model_dump(mode="json")),
+        "config_hash": config_hash(config),
         "pipeline_type": config.pipeline_type,
         "datasets": json.dumps(lineage(versions)),
         "dagster_run_id": context.run.run_id,

@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from pydantic import BaseModel
+
 
 def git_state(root: Path) -> tuple[str, bool]:
     """The HEAD commit of `root` and whether its tracked tree has uncommitted changes ("unknown" outside git)."""
@@ -20,9 +22,9 @@ def git_state(root: Path) -> tuple[str, bool]:
     return commit.stdout.strip(), bool(status.stdout.strip())
 
 
-def config_hash(config: dict) -> str:
+def config_hash(config: BaseModel) -> str:
     """A stable fingerprint of a config's content."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, object]:
