@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 from ok_ml_assets.monitoring import ReferenceStore, monitor
-from ok_ml_assets.pipelines.features import read_pairs
-from ok_ml_assets.pipelines.recommender import recommend, train_recommender, window_features
+from ok_ml_assets.pipeline_types.recommendation_als.recipe import run_recipe
 from registered import prod_discovery_inputs  # benchmarks/ is on sys.path when a script runs
 
 
@@ -25,13 +24,11 @@ def timed(action):
 
 def main() -> None:
     """Print the pipeline's compute time and what the monitoring rules add to it."""
-    config, interactions, subscription_files = prod_discovery_inputs()
+    config, inputs = prod_discovery_inputs()
 
     def pipeline():
-        features = window_features(interactions, config)
-        subscribed = read_pairs(subscription_files)
-        outcome = train_recommender(interactions, features, subscribed, config)
-        return features, subscribed, recommend(outcome.embeddings, subscribed, config.recommendations.top_k)
+        values = run_recipe(config, inputs, targets=("holdout_report", "recommendations"))
+        return values["user_source_features"], values["subscribed_pairs"], values["recommendations"]
 
     compute, (features, subscribed, recommendations) = timed(pipeline)
     context = {"user_source_features": features, "subscribed_pairs": subscribed}

@@ -10,50 +10,42 @@ import tempfile
 import time
 from pathlib import Path
 
-from ok_ml_assets.factories.recommendation_als import embedding_arrays, promotion_policy
 from ok_ml_assets.lifecycle import promote_challenger
-from ok_ml_assets.pipelines.features import read_pairs
-from ok_ml_assets.pipelines.lineage import flatten
-from ok_ml_assets.pipelines.recommender import (
-    recommend,
-    train_recommender,
-    window_features,
-)
-from ok_ml_assets.resources.mlflow import MlflowResource, metrics_json
+from ok_ml_assets.lifecycle.assets import promotion_policy
+from ok_ml_assets.pipeline_types.recommendation_als.builder import log_recommender
+from ok_ml_assets.pipeline_types.recommendation_als.recipe import run_recipe
+from ok_ml_assets.resources.mlflow import MlflowResource
 from registered import prod_discovery_inputs  # benchmarks/ is on sys.path when a script runs
 
 
 def main() -> None:
     """Print the wall time of training alone and of each MLflow step on top of it."""
-    config, interactions, subscription_files = prod_discovery_inputs()
-    subscribed = read_pairs(subscription_files)
-    features = window_features(interactions, config)
+    config, inputs = prod_discovery_inputs()
+    values = run_recipe(config, inputs, targets=("user_source_features", "subscribed_pairs", "holdout_split"))
+    features, subscribed = values["user_source_features"], values["subscribed_pairs"]
 
     start = time.perf_counter()
-    outcome = train_recommender(interactions, features, subscribed, config)
+    values = run_recipe(config, values, targets=("holdout_report", "embeddings"))
     training = time.perf_counter() - start
-    table = recommend(outcome.embeddings, subscribed, config.recommendations.top_k)
+    metrics, embeddings = values["holdout_report"].as_metrics(), values["embeddings"]
+    table = run_recipe(config, values)["recommendations"]
 
     with tempfile.TemporaryDirectory() as tmp:
         mlflow = MlflowResource(tracking_uri=f"sqlite:///{Path(tmp) / 'bench.db'}", artifact_root=Path(tmp, "art").as_uri())
         mlflow.experiment_id("prod_discovery")
         timings = {}
         start = time.perf_counter()
-        registered = mlflow.log_training(
-            "prod_discovery", flatten(config.model_dump(mode="json")), outcome.report.as_metrics(),
-            {"trained_by": "benchmark"}, {"config.yml": config.source_text, "metrics.json": metrics_json(outcome.report.as_metrics())},
-            embedding_arrays(outcome.embeddings, subscribed, config.recommendations.top_k),
-        )
+        registered = log_recommender(mlflow, config, metrics, {"trained_by": "benchmark"}, embeddings, subscribed)
         timings["log run, model and register challenger"] = time.perf_counter() - start
         start = time.perf_counter()
         promote_challenger(mlflow, registered.name, registered.version, promotion_policy(config))
         timings["promotion gate and decision tags"] = time.perf_counter() - start
         start = time.perf_counter()
-        mlflow.log_recommendations(registered.run_id, table)
+        mlflow.log_predictions(registered.run_id, table)
         timings["log recommendations artifact"] = time.perf_counter() - start
 
     added = sum(timings.values())
-    print(f"users {len(outcome.embeddings.user_ids):,}, sources {len(outcome.embeddings.source_ids):,}, feature rows {len(features):,}")
+    print(f"users {len(embeddings.user_ids):,}, sources {len(embeddings.source_ids):,}, feature rows {len(features):,}")
     print(f"{'baseline: training without tracking':45} {training:7.2f} s")
     for name, seconds in timings.items():
         print(f"{name:45} {seconds:7.2f} s")

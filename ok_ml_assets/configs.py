@@ -1,10 +1,14 @@
-"""Typed model of one experiment YAML in asset_configs/: the only place parameters live."""
+"""The shared part of every experiment YAML in asset_configs/, and loading by pipeline type.
+
+An experiment config is a discriminated union on `pipeline_type`: the shared sections below are validated
+once here, and each pipeline type's package adds its own sections in a subclass of `ExperimentConfig`.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -20,7 +24,6 @@ from pydantic import (
 from ok_ml_assets.monitoring.rules import MonitoringRules
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-MONITORED_ASSETS = {"recommendation_als": ("user_source_features", "recommendations")}
 
 
 class ConfigError(ValueError):
@@ -48,54 +51,8 @@ class DatasetWindow(Strict):
         return value
 
 
-class Datasets(Strict):
-    """The datasets a recommendation experiment consumes."""
-
-    interactions: DatasetWindow
-    subscriptions: DatasetWindow
-
-
-class Features(Strict):
-    """How daily events become one implicit-feedback weight per (user, source)."""
-
-    event_weights: dict[Literal["view", "click", "like", "comment"], float]
-    half_life_days: float = Field(gt=0)
-    min_user_interactions: int = Field(default=1, ge=1)
-
-    @field_validator("event_weights")
-    @classmethod
-    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
-        if not value or any(w < 0 for w in value.values()):
-            raise ValueError("event weights must be non-empty and non-negative")
-        return value
-
-
-class Model(Strict):
-    """Implicit-feedback ALS parameters."""
-
-    factors: int = Field(ge=2, le=1024)
-    regularization: float = Field(ge=0)
-    iterations: int = Field(ge=1, le=200)
-    alpha: float = Field(gt=0)
-    seed: int = 0
-
-
-class Evaluation(Strict):
-    """Time-based holdout: the last days of the window are hidden from the evaluated model."""
-
-    holdout_days: int = Field(ge=1)
-    k: int = Field(ge=1)
-    online_days: int = Field(default=7, ge=1, description="Days after a publication its online metrics look at.")
-
-
-class Recommendations(Strict):
-    """Per-user top-K lists."""
-
-    top_k: int = Field(ge=1, le=1000)
-
-
 class Publication(Strict):
-    """Where and to whom the recommendations are published."""
+    """Where and to whom an experiment's predictions are published."""
 
     topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
     partitions: int = Field(default=6, ge=1)
@@ -110,32 +67,39 @@ class Promotion(Strict):
     primary_metric: str
     min_metrics: dict[str, float] = {}
     max_regression: float = Field(ge=0, le=1, description="Allowed relative drop of the primary metric vs the champion.")
-    min_lift_over_baseline: float = Field(ge=0, description="Relative lift over the popularity baseline a first model needs.")
+    min_lift_over_baseline: float = Field(ge=0, description="Relative lift over the baseline a first model needs.")
     require_clean_tree: bool = True
 
 
 class ExperimentConfig(Strict):
-    """One experiment: which pipeline type builds it and every parameter it runs with."""
+    """What every experiment has, whatever its type: identity, datasets, promotion, publication and monitoring."""
 
-    pipeline_type: Literal["recommendation_als"]
+    # Each type narrows these: its own `Literal` name, its dataset roles, the assets it monitors.
+    pipeline_type: str
     experiment_name: str
     description: str = ""
     owner: str = ""
     engine: Literal["local"] = "local"
-    datasets: Datasets
-    features: Features
-    model: Model
-    evaluation: Evaluation
-    recommendations: Recommendations
+    datasets: Strict
     publication: Publication
     promotion: Promotion
     monitoring: MonitoringRules = Field(default_factory=dict)
     _source_text: str = PrivateAttr(default="")
 
+    monitored_assets: ClassVar[tuple[str, ...]] = ()
+
     @property
     def source_text(self) -> str:
         """The exact YAML this config was loaded from (a dump of it when built in code)."""
         return self._source_text or yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def dataset_windows(self) -> dict[str, DatasetWindow]:
+        """Every dataset the experiment reads, by its role (e.g. interactions)."""
+        return dict(self.datasets)
+
+    def recorded_metrics(self) -> set[str]:
+        """The metric names a training of this experiment records, which promotion may name."""
+        return set()
 
     @field_validator("experiment_name")
     @classmethod
@@ -145,24 +109,14 @@ class ExperimentConfig(Strict):
         return value
 
     @model_validator(mode="after")
-    def _holdout_inside_window(self) -> ExperimentConfig:
-        if self.datasets.interactions.window_days is None:
-            raise ValueError("datasets.interactions.window_days is required: features are computed over a window")
-        if self.evaluation.holdout_days >= self.datasets.interactions.window_days:
-            raise ValueError(
-                f"evaluation.holdout_days ({self.evaluation.holdout_days}) must be shorter than "
-                f"datasets.interactions.window_days ({self.datasets.interactions.window_days})"
-            )
-        if self.evaluation.k > self.recommendations.top_k:
-            raise ValueError("evaluation.k must not exceed recommendations.top_k")
-        unknown_assets = sorted(set(self.monitoring) - set(MONITORED_ASSETS[self.pipeline_type]))
+    def _names_exist(self) -> ExperimentConfig:
+        unknown_assets = sorted(set(self.monitoring) - set(self.monitored_assets))
         if unknown_assets:
             raise ValueError(
                 f"monitoring names {unknown_assets}, which {self.pipeline_type} does not produce; "
-                f"monitored assets are {list(MONITORED_ASSETS[self.pipeline_type])}"
+                f"monitored assets are {list(self.monitored_assets)}"
             )
-        k = self.evaluation.k
-        known = {f"{m}_at_{k}" for m in ("precision", "recall", "map", "ndcg")}
+        known = self.recorded_metrics()
         unknown = sorted(({self.promotion.primary_metric} | set(self.promotion.min_metrics)) - known)
         if unknown:
             raise ValueError(f"promotion names unknown metrics {unknown}; recorded metrics are {sorted(known)}")
@@ -177,12 +131,23 @@ def _describe(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def config_model(data: dict, source: str) -> type[ExperimentConfig]:
+    """The config class of the pipeline type a YAML document names (the union's discriminator)."""
+    from ok_ml_assets.pipeline_types import UnknownPipelineType, pipeline_type
+
+    try:
+        return pipeline_type(data.get("pipeline_type")).config_model
+    except UnknownPipelineType as error:
+        raise ConfigError(f"{source}: invalid experiment config\n  pipeline_type: {error}") from None
+
+
 def parse_experiment_config(data: object, source: str) -> ExperimentConfig:
     """Validate an already-parsed YAML document, naming `source` and the field in any error."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    model = config_model(data, source)
     try:
-        return ExperimentConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as error:
         raise ConfigError(f"{source}: invalid experiment config\n{_describe(error)}") from None
 
@@ -190,7 +155,7 @@ def parse_experiment_config(data: object, source: str) -> ExperimentConfig:
 def parse_experiment_text(text: str, source: str) -> ExperimentConfig:
     """Parse and validate YAML text, keeping the text as the config's exact source."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: not valid YAML: {error}") from None
     config = parse_experiment_config(data, source)

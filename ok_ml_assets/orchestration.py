@@ -7,21 +7,21 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from ok_ml_assets.configs import ExperimentConfig, load_experiment_configs
-from ok_ml_assets.factories.recommendation_als import refresh_job_name
 from ok_ml_assets.definitions import build_definitions
+from ok_ml_assets.lifecycle.assets import refresh_job_name
+from ok_ml_assets.pipeline_types import pipeline_type
 from ok_ml_assets.registry import DataRegistry, DatasetVersion, registry_client
 from ok_ml_assets.registry.store import Registration
 from ok_ml_assets.settings import Settings
-from ok_ml_assets.synthetic import SyntheticWorld, generate_world
 
-SYNTHETIC_DATASETS = ("interactions", "subscriptions")
 # The terminal gets the report and warnings; every event is still in the instance for the Dagster UI.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 INSTANCE_TEMPLATE = Path(__file__).parent / "instance" / "dagster.yaml"
@@ -46,19 +46,31 @@ def dagster_instance(home: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def register_world(client: DataRegistry, world: SyntheticWorld) -> list[DatasetVersion]:
-    """Register every day of a synthetic world that is not registered yet, in one DVC commit."""
+def register_versions(client: DataRegistry, versions: Iterable[tuple[str, str, pd.DataFrame]], source: str) -> list[DatasetVersion]:
+    """Register (dataset, tag, table) versions that are not registered yet, all in one DVC commit."""
     registered = {(v.name, v.tag) for v in client.versions()}
     with tempfile.TemporaryDirectory() as tmp:
         todo = []
-        for day in world.days():
-            for name in SYNTHETIC_DATASETS:
-                if (name, day.tag) in registered:
-                    continue
-                path = Path(tmp) / f"{name}-{day.tag}.parquet"
-                getattr(day, name).to_parquet(path, index=False)
-                todo.append(Registration(name, day.tag, path, source=f"synthetic:{world.seed}:{day.tag}"))
+        for name, tag, table in versions:
+            if (name, tag) in registered:
+                continue
+            path = Path(tmp) / f"{name}-{tag}.parquet"
+            table.to_parquet(path, index=False)
+            todo.append(Registration(name, tag, path, source=f"{source}:{tag}"))
         return client.add_many(todo)
+
+
+def register_synthetic(client: DataRegistry, configs: list[ExperimentConfig], preset: str, seed: int) -> list[DatasetVersion]:
+    """Register each pipeline type's synthetic world for the experiments' datasets that have no version yet."""
+    empty = {window.dataset_name for c in configs for window in c.dataset_windows().values()} - {v.name for v in client.versions()}
+    registered: list[DatasetVersion] = []
+    for config in configs:
+        wanted = empty & {window.dataset_name for window in config.dataset_windows().values()}
+        if wanted:
+            versions = pipeline_type(config.pipeline_type).synthetic_versions(config, preset, seed)
+            registered += register_versions(client, ((n, t, f) for n, t, f in versions if n in wanted), f"synthetic:{preset}:{seed}")
+            empty -= wanted
+    return registered
 
 
 def sync_partitions(instance: dg.DagsterInstance, client: DataRegistry) -> dict[str, list[str]]:
@@ -82,7 +94,7 @@ def materialize_datasets(
 ) -> bool:
     """Materialize every registered partition of an experiment's datasets not materialized yet, one run each."""
     ok = True
-    for role, window in config.datasets:
+    for role, window in config.dataset_windows().items():
         done = instance.get_materialized_partitions(dg.AssetKey([config.experiment_name, role]))
         for tag in [t for t in tags.get(window.dataset_name, []) if t not in done]:
             result = dg.materialize(
@@ -122,9 +134,10 @@ def run_experiments(settings: Settings, preset: str, seed: int, experiments: lis
     client = registry_client(settings)
     setup = RunSummary()
     with timed(setup, "register synthetic data"):
-        if not client.versions():
-            registered = register_world(client, generate_world(preset, seed=seed))
-            print(f"registered {len(registered)} dataset versions ({preset} preset) in {client.root}")
+        registered = register_synthetic(client, configs, preset, seed)
+        if registered:
+            names = sorted({v.name for v in registered})
+            print(f"registered {len(registered)} synthetic versions of {', '.join(names)} ({preset} preset) in {client.root}")
     with timed(setup, "sync partitions"):
         tags = sync_partitions(instance, client)
     for config in configs:

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from ok_ml_assets.orchestration import register_world
+from ok_ml_assets.pipeline_types.recommendation_als.synthetic import register_world
 from ok_ml_assets.registry import DataRegistry, load_catalog
 from ok_ml_assets.settings import PROJECT_ROOT, Settings, load_settings
 from ok_ml_assets.synthetic import generate_world

@@ -1,17 +1,36 @@
-"""Asset values as parquet files (tables) or JSON (small records) in a local folder."""
+"""Asset values as parquet files (tables) or JSON (small typed records) in a local folder."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from pydantic import BaseModel
+
+RECORD_TYPE = "__record__"
+
+
+def record_json(record: BaseModel) -> str:
+    """A typed record as JSON that names its class, so it loads back as the same type."""
+    kind = type(record)
+    return json.dumps({RECORD_TYPE: f"{kind.__module__}:{kind.__qualname__}", **record.model_dump(mode="json")}, indent=1)
+
+
+def load_record(text: str) -> object:
+    """A record written by `record_json` (a plain dict when it names no class)."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or RECORD_TYPE not in data:
+        return data
+    module, _, name = data.pop(RECORD_TYPE).partition(":")
+    return getattr(importlib.import_module(module), name).model_validate(data)
 
 
 class LocalParquetIOManager(dg.ConfigurableIOManager):
-    """Stores DataFrames as `<base_dir>/<experiment>/<asset>.parquet` and dicts as `.json`."""
+    """Stores DataFrames as `<base_dir>/<experiment>/<asset>.parquet` and records (pydantic) or dicts as `.json`."""
 
     base_dir: str
 
@@ -23,6 +42,8 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
             return
         if isinstance(obj, pd.DataFrame):
             path, write = self._path(context.asset_key, ".parquet"), lambda p: obj.to_parquet(p, index=False)
+        elif isinstance(obj, BaseModel):
+            path, write = self._path(context.asset_key, ".json"), lambda p: p.write_text(record_json(obj))
         elif isinstance(obj, dict):
             path, write = self._path(context.asset_key, ".json"), lambda p: p.write_text(json.dumps(obj, indent=1))
         else:
@@ -39,5 +60,5 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
         if table.exists():
             return pd.read_parquet(table)
         if record.exists():
-            return json.loads(record.read_text())
+            return load_record(record.read_text())
         raise FileNotFoundError(f"{key.to_user_string()} has not been materialized yet (looked in {table.parent})")

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 CHALLENGER, CHAMPION = "challenger", "champion"
-RECOMMENDATIONS_ARTIFACT = "recommendations/recommendations.parquet"
+PREDICTIONS_ARTIFACT = "predictions/predictions.parquet"
 
 
 @dataclass(frozen=True)
@@ -22,6 +21,15 @@ class RegisteredModel:
     name: str
     version: str
     run_id: str
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """What a pipeline type logs as its model: a pyfunc, the files it loads and its pip requirements."""
+
+    python_model: object
+    files: dict[str, Path]
+    pip_requirements: tuple[str, ...] = ("ok-ml-assets", "numpy", "pandas")
 
 
 @dataclass(frozen=True)
@@ -66,27 +74,23 @@ class MlflowResource(dg.ConfigurableResource):
         metrics: dict[str, float],
         tags: dict[str, str],
         artifacts: dict[str, str],
-        embeddings: dict[str, np.ndarray],
+        model: LoggedModel,
     ) -> RegisteredModel:
         """Record one training run and register its model as the experiment's new `challenger` version."""
         import mlflow
 
-        from ok_ml_assets.resources.mlflow_model import RecommenderModel
-
         client = self.client()
         experiment_id = self.experiment_id(experiment)
-        with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run, tempfile.TemporaryDirectory() as tmp:
+        with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
             mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
             mlflow.log_metrics(metrics)
             for name, text in artifacts.items():
                 mlflow.log_text(text, name)
-            weights = Path(tmp) / "embeddings.npz"
-            np.savez(weights, **embeddings)
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=RecommenderModel(),
-                artifacts={"embeddings": str(weights)},
-                pip_requirements=["ok-ml-assets", "numpy", "pandas", "scipy"],
+                python_model=model.python_model,
+                artifacts={name: str(path) for name, path in model.files.items()},
+                pip_requirements=list(model.pip_requirements),
                 registered_model_name=experiment,
             )
         version = str(info.registered_model_version)
@@ -94,6 +98,13 @@ class MlflowResource(dg.ConfigurableResource):
             client.set_model_version_tag(experiment, version, key, value)
         client.set_registered_model_alias(experiment, CHALLENGER, version)
         return RegisteredModel(name=experiment, version=version, run_id=run.info.run_id)
+
+    def load_model(self, name: str, version: str):
+        """A registered version's model as an MLflow pyfunc."""
+        import mlflow.pyfunc
+
+        self.client()
+        return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
 
     def facts(self, name: str, version: str) -> ModelVersionFacts:
         """Tags, run metrics and aliases of a model version; a LookupError names a version that does not exist."""
@@ -132,17 +143,17 @@ class MlflowResource(dg.ConfigurableResource):
         client.set_model_version_tag(name, version, "rollback_reason", reason[:5000])
         client.set_registered_model_alias(name, CHAMPION, version)
 
-    def log_recommendations(self, run_id: str, table: pd.DataFrame) -> None:
-        """Keep a version's recommendations with its run, so it can be re-published on rollback."""
+    def log_predictions(self, run_id: str, table: pd.DataFrame) -> None:
+        """Keep a version's predictions with its run, so it can be re-published on rollback."""
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(RECOMMENDATIONS_ARTIFACT).name
+            path = Path(tmp) / Path(PREDICTIONS_ARTIFACT).name
             table.to_parquet(path, index=False)
-            self.client().log_artifact(run_id, str(path), str(Path(RECOMMENDATIONS_ARTIFACT).parent))
+            self.client().log_artifact(run_id, str(path), str(Path(PREDICTIONS_ARTIFACT).parent))
 
-    def load_recommendations(self, run_id: str) -> pd.DataFrame:
-        """The recommendations recorded with a run."""
+    def load_predictions(self, run_id: str) -> pd.DataFrame:
+        """The predictions recorded with a run."""
         with tempfile.TemporaryDirectory() as tmp:
-            return pd.read_parquet(self.client().download_artifacts(run_id, RECOMMENDATIONS_ARTIFACT, tmp))
+            return pd.read_parquet(self.client().download_artifacts(run_id, PREDICTIONS_ARTIFACT, tmp))
 
     def load_text(self, run_id: str, artifact: str) -> str:
         """A text artifact of a run, e.g. the exact config it trained with."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from ok_ml_assets.configs import ExperimentConfig
-from ok_ml_assets.factories.recommendation_als import refresh_job_name
+from ok_ml_assets.lifecycle.assets import refresh_job_name
 from ok_ml_assets.registry import DatasetVersion
 from ok_ml_assets.resources.registry import RegistryResource
 
@@ -56,7 +56,7 @@ def consumers(configs: Sequence[ExperimentConfig]) -> list[Consumer]:
     return [
         Consumer(config.experiment_name, role, window.dataset_name, window.tag)
         for config in configs
-        for role, window in config.datasets
+        for role, window in config.dataset_windows().items()
     ]
 
 

@@ -12,7 +12,7 @@ from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.settings import PROJECT_ROOT, load_settings
 
 EXPECTED = {
-    "interactions", "subscriptions", "user_source_features", "subscribed_pairs", "user_embeddings",
+    "interactions", "subscriptions", "user_source_features", "subscribed_pairs", "holdout_split", "user_embeddings",
     "source_embeddings", "trained_model", "model_promotion", "recommendations", "published_recommendations", "online_metrics",
 }
 
@@ -70,7 +70,7 @@ def test_loading_definitions_touches_no_state(tmp_path):
 
 
 def test_the_instance_template_allows_one_run_per_experiment_at_a_time(tmp_path, monkeypatch):
-    from ok_ml_assets.factories.recommendation_als import EXPERIMENT_TAG
+    from ok_ml_assets.lifecycle.assets import EXPERIMENT_TAG
     from ok_ml_assets.orchestration import dagster_instance
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))

@@ -14,7 +14,7 @@ import pytest
 
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.definitions import build_definitions, build_resources
-from ok_ml_assets.factories.recommendation_als import promotion_policy
+from ok_ml_assets.lifecycle.assets import promotion_policy
 from ok_ml_assets.lifecycle import (
     LifecycleError,
     promote_challenger,
@@ -22,7 +22,7 @@ from ok_ml_assets.lifecycle import (
     rollback,
 )
 from ok_ml_assets.orchestration import materialize_refresh
-from ok_ml_assets.pipelines.promotion import REQUIRED_LINEAGE_TAGS
+from ok_ml_assets.lifecycle.promotion import REQUIRED_LINEAGE_TAGS
 from ok_ml_assets.registry import registry_client
 from ok_ml_assets.settings import load_settings
 from tests.conftest import relaxed_config
@@ -94,7 +94,7 @@ def test_a_hand_registered_version_never_becomes_champion(settings, instance):
     version = client.create_model_version(NAME, f"runs:/{run.info.run_id}/note.txt", run.info.run_id).version
 
     config = load_experiment_config(settings.configs_dir / f"{NAME}.yml")
-    decision, _ = promote_challenger(mlflow, NAME, str(version), promotion_policy(config))
+    decision = promote_challenger(mlflow, NAME, str(version), promotion_policy(config)).decision
     assert not decision.promote and "lineage tag 'git_commit' is missing" in decision.reason
     assert mlflow.alias_version(NAME, "champion") is None
     with pytest.raises(LifecycleError, match="no champion"):
@@ -117,7 +117,7 @@ def test_rollback_moves_the_champion_back_and_republishes_its_lists(settings, in
     latest = {user: values[-1] for user, values in read_topic(settings.kafka_bootstrap_servers, topic).items()}
     assert report.messages == len(latest) > 0
     assert {v["model"]["version"] for v in latest.values()} == {"1"}
-    recorded = mlflow.load_recommendations(mlflow.facts(NAME, "1").run_id).set_index("user_id")
+    recorded = mlflow.load_predictions(mlflow.facts(NAME, "1").run_id).set_index("user_id")
     for user, value in list(latest.items())[:50]:
         assert [i["source_id"] for i in value["items"]] == list(recorded.loc[int(user), "source_ids"])
 

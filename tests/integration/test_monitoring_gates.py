@@ -11,7 +11,8 @@ from ok_ml_assets.cli import main
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.monitoring import ReferenceStore
-from ok_ml_assets.orchestration import materialize_refresh, register_world
+from ok_ml_assets.orchestration import materialize_refresh
+from ok_ml_assets.pipeline_types.recommendation_als.synthetic import register_world
 from ok_ml_assets.registry import registry_client
 from ok_ml_assets.synthetic import generate_world
 from ok_ml_assets.synthetic.faults import remap_ids
@@ -22,7 +23,7 @@ from tests.kafka_utils import read_topic
 pytestmark = pytest.mark.integration
 NAME = "prod_discovery"
 KEY = lambda name: dg.AssetKey([NAME, name])  # noqa: E731
-UPSTREAM_OF_PUBLICATION = ["user_source_features", "subscribed_pairs", "user_embeddings", "source_embeddings",
+UPSTREAM_OF_PUBLICATION = ["user_source_features", "subscribed_pairs", "holdout_split", "user_embeddings", "source_embeddings",
                            "trained_model", "model_promotion", "recommendations"]
 
 

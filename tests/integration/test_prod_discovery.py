@@ -11,11 +11,11 @@ from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.orchestration import (
     materialize_datasets,
     materialize_refresh,
-    register_world,
     sync_partitions,
 )
-from ok_ml_assets.pipelines.features import read_pairs
-from ok_ml_assets.pipelines.publication import in_rollout
+from ok_ml_assets.pipeline_types.recommendation_als.synthetic import register_world
+from ok_ml_assets.pipeline_types.recommendation_als.features import read_pairs
+from ok_ml_assets.lifecycle.publication import in_rollout
 from ok_ml_assets.registry import registry_client
 from ok_ml_assets.synthetic import generate_world
 from tests.conftest import relaxed_config, write_config

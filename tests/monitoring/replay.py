@@ -12,14 +12,7 @@ from ok_ml_assets.configs import ExperimentConfig, load_experiment_config
 from ok_ml_assets.monitoring.evaluate import RuleOutcome, blocking, evaluate, monitor
 from ok_ml_assets.monitoring.reference import ReferenceStore
 from ok_ml_assets.monitoring.rules import Rule
-from ok_ml_assets.pipelines.features import read_pairs
-from ok_ml_assets.pipelines.recommender import (
-    DailyFile,
-    als_params,
-    recommend,
-    window_features,
-)
-from ok_ml_assets.pipelines.training import fit_als
+from ok_ml_assets.pipeline_types.recommendation_als.recipe import DailyFile, run_recipe
 from ok_ml_assets.settings import PROJECT_ROOT
 from ok_ml_assets.synthetic.faults import Fault
 from ok_ml_assets.synthetic.world import DailyData
@@ -40,7 +33,7 @@ def prod_rules() -> dict[str, list[Rule]]:
 
 
 class Replay:
-    """Runs prod_discovery's own recipe (pipelines.recommender) on lists of synthetic days, writing each day once."""
+    """Runs prod_discovery's own recipe (`run_recipe`) on lists of synthetic days, writing each day once."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -59,15 +52,18 @@ class Replay:
     def features(self, history: Sequence[DailyData]) -> pd.DataFrame:
         """user_source_features over the interactions window ending at the last day of `history`."""
         window = history[-self.config.datasets.interactions.window_days:]
-        return window_features([DailyFile(d.date, self._path(d.interactions, "interactions")) for d in window], self.config)
+        files = [DailyFile(d.date, self._path(d.interactions, "interactions")) for d in window]
+        return run_recipe(self.config, {"interactions": files}, targets=[FEATURES])[FEATURES]
 
     def subscribed(self, history: Sequence[DailyData]) -> pd.DataFrame:
         """subscribed_pairs over every day of `history`, as the committed config reads them."""
-        return read_pairs([self._path(d.subscriptions, "subscriptions") for d in history])
+        files = [DailyFile(d.date, self._path(d.subscriptions, "subscriptions")) for d in history]
+        return run_recipe(self.config, {"subscriptions": files}, targets=["subscribed_pairs"])["subscribed_pairs"]
 
     def recommendations(self, features: pd.DataFrame, subscribed: pd.DataFrame) -> pd.DataFrame:
         """ALS top-K lists of unsubscribed sources, as the factory computes them."""
-        return recommend(fit_als(features, als_params(self.config)), subscribed, self.config.recommendations.top_k)
+        values = {FEATURES: features, "subscribed_pairs": subscribed}
+        return run_recipe(self.config, values, targets=[RECOMMENDATIONS])[RECOMMENDATIONS]
 
     def run(
         self, store: ReferenceStore, rules: dict[str, list[Rule]], history: Sequence[DailyData],

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ok_ml_assets.pipelines.features import build_user_source_features, read_pairs
+from ok_ml_assets.pipeline_types.recommendation_als.features import build_user_source_features, read_pairs
 
 WEIGHTS = {"view": 1.0, "click": 3.0, "like": 5.0, "comment": 8.0}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ok_ml_assets.pipelines.online import engaged_pairs, online_metrics
+from ok_ml_assets.pipeline_types.recommendation_als.online import engaged_pairs, online_metrics
 
 
 def test_metrics_per_arm_over_users_who_engaged_later():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ok_ml_assets.pipelines.promotion import (
+from ok_ml_assets.lifecycle.promotion import (
     REQUIRED_LINEAGE_TAGS,
     TRAINED_BY,
     PromotionPolicy,

@@ -6,12 +6,8 @@ import json
 
 import numpy as np
 
-from ok_ml_assets.pipelines.publication import (
-    Provenance,
-    in_rollout,
-    message_key,
-    message_value,
-)
+from ok_ml_assets.lifecycle.publication import Provenance, in_rollout, message_key
+from ok_ml_assets.pipeline_types.recommendation_als.payload import message_value
 
 PROVENANCE = Provenance("prod_discovery", "prod_discovery", "3", "run-1", "2026-11-29T00:00:00+00:00")
 

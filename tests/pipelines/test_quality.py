@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ok_ml_assets.pipelines import quality
+from ok_ml_assets.pipeline_types.recommendation_als import quality
 
 
 def test_non_finite_scores_are_counted_with_their_users():

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from ok_ml_assets.pipelines.metrics import ranking_metrics
-from ok_ml_assets.pipelines.scoring import popularity_top_k, recommendation_table, top_k
-from ok_ml_assets.pipelines.training import AlsParams, fit_als, interaction_matrix
+from ok_ml_assets.pipeline_types.recommendation_als.metrics import ranking_metrics
+from ok_ml_assets.pipeline_types.recommendation_als.scoring import popularity_top_k, recommendation_table, top_k
+from ok_ml_assets.pipeline_types.recommendation_als.training import AlsParams, fit_als, interaction_matrix
 
 
 def brute_force_top_k(users, sources, exclude, k):

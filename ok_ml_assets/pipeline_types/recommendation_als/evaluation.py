@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from ok_ml_assets.pipelines.metrics import ranking_metrics
-from ok_ml_assets.pipelines.scoring import popularity_top_k, top_k
-from ok_ml_assets.pipelines.training import (
+from ok_ml_assets.pipeline_types.recommendation_als.metrics import ranking_metrics
+from ok_ml_assets.pipeline_types.recommendation_als.scoring import popularity_top_k, top_k
+from ok_ml_assets.pipeline_types.recommendation_als.training import (
     AlsParams,
     Embeddings,
     fit_als,
@@ -49,3 +50,25 @@ def evaluate_on_holdout(
         baseline=ranking_metrics(baseline, relevant, k),
     )
     return report, embeddings
+
+
+def rescore_lists(lists: pd.DataFrame, train_features: pd.DataFrame, holdout_pairs: pd.DataFrame, subscribed: pd.DataFrame, k: int) -> dict[str, float]:
+    """Ranking metrics of given per-user lists (e.g. another model's) on exactly the users and pairs `evaluate_on_holdout` scores.
+
+    Users without a list and listed sources outside the evaluated catalog count as misses.
+    """
+    user_ids = np.unique(train_features["user_id"].to_numpy())
+    source_ids = np.unique(train_features["source_id"].to_numpy())
+    exclude = interaction_matrix(subscribed, user_ids, source_ids)
+    relevant = interaction_matrix(holdout_pairs, user_ids, source_ids)
+    relevant = relevant - relevant.multiply(exclude > 0)
+    relevant.eliminate_zeros()
+    items = np.full((len(user_ids), k), -1, dtype=np.int64)
+    rows = np.searchsorted(user_ids, lists["user_id"].to_numpy())
+    for row, user_id, sources in zip(rows, lists["user_id"], lists["source_ids"]):
+        if row >= len(user_ids) or user_ids[row] != user_id:
+            continue
+        listed = np.asarray(sources, dtype=np.int64)[:k]
+        cols = np.searchsorted(source_ids, listed).clip(0, max(len(source_ids) - 1, 0))
+        items[row, : len(listed)] = np.where(source_ids[cols] == listed, cols, -1)
+    return ranking_metrics(items, relevant, k)

@@ -6,8 +6,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from ok_ml_assets.pipelines.scoring import recommendation_table, top_k
-from ok_ml_assets.pipelines.training import interaction_matrix
+from ok_ml_assets.pipeline_types.recommendation_als.scoring import recommendation_table, top_k
+from ok_ml_assets.pipeline_types.recommendation_als.training import interaction_matrix
 
 
 class RecommenderModel(mlflow.pyfunc.PythonModel):

@@ -1,4 +1,4 @@
-"""Asset checks of an experiment: one per monitoring rule of its YAML, plus structural checks of its lists."""
+"""Asset checks of an experiment: one per monitoring rule of its YAML, whatever its pipeline type."""
 
 from collections.abc import Callable
 
@@ -7,7 +7,6 @@ import pandas as pd
 
 from ok_ml_assets.configs import ExperimentConfig
 from ok_ml_assets.monitoring import Rule, monitor, needed_assets
-from ok_ml_assets.pipelines import quality
 from ok_ml_assets.resources.monitoring import MonitoringResource, check_result
 
 KeyOf = Callable[[str], dg.AssetKey]
@@ -41,27 +40,9 @@ def build_rule_checks(experiment: str, asset: str, rules: list[Rule], key: KeyOf
     return rule_checks
 
 
-def build_scores_finite_check(key: KeyOf) -> dg.AssetChecksDefinition:
-    """The structural check no rule expresses: every published score is a number."""
-
-    @dg.asset_check(asset=key("recommendations"), blocking=True, name="all_scores_finite")
-    def all_scores_finite(recommendations: pd.DataFrame) -> dg.AssetCheckResult:
-        """Every score is a finite number."""
-        measured = quality.non_finite_scores(recommendations)
-        return dg.AssetCheckResult(
-            passed=measured.passed,
-            description=f"{measured.failing} of {measured.total} scores are not finite",
-            metadata={"failing": measured.failing, "total": measured.total,
-                      "examples": dg.MetadataValue.json(measured.examples), "threshold": 0},
-        )
-
-    return all_scores_finite
-
-
 def build_experiment_checks(config: ExperimentConfig, key: KeyOf) -> list[dg.AssetChecksDefinition]:
-    """Every check of an experiment: its monitoring rules per asset and the structural ones."""
-    checks = [build_rule_checks(config.experiment_name, asset, rules, key) for asset, rules in config.monitoring.items() if rules]
-    return [*checks, build_scores_finite_check(key)]
+    """The monitoring checks of an experiment: one multi-check per monitored asset, one check per rule."""
+    return [build_rule_checks(config.experiment_name, asset, rules, key) for asset, rules in config.monitoring.items() if rules]
 
 
 def blocking_check_keys(checks: list[dg.AssetChecksDefinition]) -> list[dg.AssetCheckKey]:

@@ -1,0 +1,218 @@
+"""The Dagster side of the lifecycle every pipeline type shares: records, tracking tags, promotion, gates, automation."""
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from ok_ml_assets.configs import DatasetWindow, ExperimentConfig
+from ok_ml_assets.lifecycle.lineage import config_hash, git_state
+from ok_ml_assets.lifecycle.operations import Rescoring, promote_challenger
+from ok_ml_assets.lifecycle.promotion import TRAINED_BY, PromotionPolicy
+from ok_ml_assets.monitoring import summarize
+from ok_ml_assets.registry import DataRegistry, DatasetVersion
+from ok_ml_assets.resources.kafka import PublicationReport
+from ok_ml_assets.resources.mlflow import CHAMPION, MlflowResource, ModelVersionFacts
+from ok_ml_assets.settings import PROJECT_ROOT
+
+# The instance limits runs carrying this tag to one per experiment (ok_ml_assets/instance/dagster.yaml).
+EXPERIMENT_TAG = "ok_ml/experiment"
+# Without all_deps_blocking_checks_passed, automation would publish past a failed blocking check.
+PUBLISH_WHEN_GATES_PASS = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+# (MLflow, champion, challenger, evaluation values by asset name) -> the champion's metrics on the challenger's data.
+Rescorer = Callable[[MlflowResource, ModelVersionFacts, ModelVersionFacts, dict[str, object]], Rescoring]
+
+
+class Record(BaseModel):
+    """A small typed value passed between assets (stored as JSON by the IO manager)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class TrainedModel(Record):
+    """A training's MLflow run and `challenger` model version, with its evaluation metrics."""
+
+    model_name: str
+    model_version: str
+    run_id: str
+    metrics: dict[str, float]
+    as_of: str
+
+
+class PromotionOutcome(Record):
+    """The promotion gate's decision on a challenger, and what it was compared with."""
+
+    promoted: bool
+    reason: str
+    model_version: str
+    champion_version: str | None
+    comparison: str
+    champion_recorded: dict[str, float] = {}
+    champion_rescored: dict[str, float] = {}
+
+
+class PromotionRefused(RuntimeError):
+    """The trained model is not the champion, so its predictions are not published."""
+
+
+def refresh_job_name(experiment: str) -> str:
+    """The job that retrains and publishes an experiment from its latest registered data."""
+    return f"{experiment}_refresh"
+
+
+def read_window(client: DataRegistry, window: DatasetWindow) -> tuple[list[DatasetVersion], list[Path]]:
+    """The registered versions of a dataset window and local paths to exactly their bytes."""
+    versions = client.window(window.dataset_name, window.window_days, window.tag)
+    return versions, [client.path(v.name, v.tag) for v in versions]
+
+
+def tag_date(version: DatasetVersion) -> dt.date:
+    """The day a daily version covers, from its ISO-date tag."""
+    try:
+        return dt.date.fromisoformat(version.tag)
+    except ValueError:
+        raise ValueError(f"{version.ref}: a daily dataset's tag must be an ISO date (YYYY-MM-DD)") from None
+
+
+def lineage(versions: list[DatasetVersion]) -> list[dict[str, object]]:
+    """JSON-ready description of the dataset versions a value was computed from."""
+    return [{"dataset": v.name, "tag": v.tag, "md5": v.md5, "rows": v.rows} for v in versions]
+
+
+def recorded_versions(instance: dg.DagsterInstance, client: DataRegistry, asset_key: dg.AssetKey) -> list[DatasetVersion]:
+    """The dataset versions recorded on an asset's latest materialization."""
+    records = instance.fetch_materializations(asset_key, limit=1).records
+    if not records:
+        raise ValueError(f"{asset_key.to_user_string()} has not been materialized yet")
+    entries = records[0].asset_materialization.metadata["dataset_versions"].value
+    return [client.version(entry["dataset"], entry["tag"]) for entry in entries]
+
+
+def training_tags(context: dg.AssetExecutionContext, config: ExperimentConfig, versions: list[DatasetVersion]) -> dict[str, str]:
+    """Lineage tags of a training run: code, config, data and the Dagster run that trained it."""
+    commit, dirty = git_state(PROJECT_ROOT)
+    return {
+        "git_commit": commit,
+        "git_dirty": str(dirty).lower(),
+        "config_hash": config_hash(config),
+        "pipeline_type": config.pipeline_type,
+        "datasets": json.dumps(lineage(versions)),
+        "dagster_run_id": context.run.run_id,
+        "dagster_asset_key": dg.AssetKey([config.experiment_name, "trained_model"]).to_user_string(),
+        "trained_by": TRAINED_BY,
+    }
+
+
+def statistics_metadata(config: ExperimentConfig, asset: str, frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+    """The monitored statistics of a value as numeric metadata, which the Dagster UI plots over time."""
+    rules = config.monitoring.get(asset, [])
+    return {name: dg.MetadataValue.float(value) for name, value in summarize(rules, frame).metadata().items()} if rules else {}
+
+
+def promotion_policy(config: ExperimentConfig) -> PromotionPolicy:
+    """The promotion gate's thresholds from the experiment YAML."""
+    return PromotionPolicy(**config.promotion.model_dump())
+
+
+def trained_model_output(registered, metrics: dict[str, float], as_of: str) -> dg.Output[TrainedModel]:
+    """The `trained_model` value of a training, with its run, version and metrics as metadata."""
+    record = TrainedModel(model_name=registered.name, model_version=registered.version, run_id=registered.run_id,
+                          metrics=metrics, as_of=as_of)
+    return dg.Output(record, "trained_model", metadata={
+        "model": f"{registered.name} v{registered.version}", "mlflow_run_id": registered.run_id,
+        **{name: dg.MetadataValue.float(value) for name, value in metrics.items()},
+    })
+
+
+def build_model_promotion(config: ExperimentConfig, evaluation_inputs: Sequence[str], rescore: Rescorer) -> dg.AssetsDefinition:
+    """The `model_promotion` asset: the gate re-scores the champion on the challenger's evaluation data, then decides."""
+    exp = config.experiment_name
+    ins = {name: dg.AssetIn(dg.AssetKey([exp, name])) for name in evaluation_inputs}
+
+    @dg.asset(key=[exp, "model_promotion"], group_name=exp, kinds={"mlflow"}, ins={"trained_model": dg.AssetIn(dg.AssetKey([exp, "trained_model"])), **ins})
+    def model_promotion(
+        context: dg.AssetExecutionContext, trained_model: TrainedModel, mlflow: MlflowResource, **evaluation: object
+    ) -> dg.Output[PromotionOutcome]:
+        """The promotion gate's decision on the challenger: whether it became the `champion`, and why."""
+        name, version = trained_model.model_name, trained_model.model_version
+        result = promote_challenger(
+            mlflow, name, version, promotion_policy(config), lambda champion, challenger: rescore(mlflow, champion, challenger, evaluation)
+        )
+        decision = result.decision
+        (context.log.info if decision.promote else context.log.warning)(f"{name} v{version}: {decision.reason}")
+        champion = version if decision.promote else result.previous
+        outcome = PromotionOutcome(
+            promoted=decision.promote, reason=decision.reason, model_version=version, champion_version=champion,
+            comparison=result.comparison, champion_recorded=result.champion_recorded, champion_rescored=result.champion_rescored,
+        )
+        return dg.Output(outcome, metadata={
+            "decision": "promoted" if decision.promote else "rejected", "reason": decision.reason,
+            "challenger": f"v{version}", "champion": f"v{champion}" if champion else "none", "compared_with": result.comparison,
+            **{f"champion_recorded_{k}": dg.MetadataValue.float(v) for k, v in result.champion_recorded.items()},
+            **{f"champion_rescored_{k}": dg.MetadataValue.float(v) for k, v in result.champion_rescored.items()},
+        })
+
+    return model_promotion
+
+
+def require_champion(mlflow: MlflowResource, trained_model: TrainedModel, promotion: PromotionOutcome) -> None:
+    """Refuse publication unless this run's model was promoted and `champion` still points at it."""
+    name, version = trained_model.model_name, trained_model.model_version
+    if not promotion.promoted:
+        raise PromotionRefused(f"{name} v{version} was not promoted, nothing published: {promotion.reason}")
+    current = mlflow.alias_version(name, CHAMPION)
+    if current != version:
+        raise PromotionRefused(f"{name} v{version} is no longer the champion (champion is v{current}); nothing published")
+
+
+def publication_metadata(report: PublicationReport, config: ExperimentConfig, eligible: int, model: TrainedModel) -> dict:
+    """Materialization metadata of a publication: volume, placement and throughput."""
+    return {
+        "topic": config.publication.topic,
+        "messages": dg.MetadataValue.int(report.messages),
+        "bytes": dg.MetadataValue.int(report.bytes),
+        "partitions": dg.MetadataValue.int(len(report.offsets)),
+        "offsets": dg.MetadataValue.json({str(p): list(r) for p, r in sorted(report.offsets.items())}),
+        "seconds": dg.MetadataValue.float(report.seconds),
+        "messages_per_second": dg.MetadataValue.float(report.messages_per_second),
+        "rollout_fraction": config.publication.rollout_fraction,
+        "eligible_users": dg.MetadataValue.int(eligible),
+        "model": f"{model.model_name} v{model.model_version}",
+    }
+
+
+def build_automation(
+    config: ExperimentConfig, refresh: Sequence[dg.AssetsDefinition], published: dg.AssetsDefinition,
+    online: Sequence[dg.AssetsDefinition] = (),
+) -> dg.Definitions:
+    """The refresh job on the publication cron, the daily online-metrics job and publication's automation sensor."""
+    exp = config.experiment_name
+    refresh_job = dg.define_asset_job(
+        name=refresh_job_name(exp), tags={EXPERIMENT_TAG: exp}, selection=dg.AssetSelection.assets(*refresh),
+        description=f"Retrain {exp} on the latest registered data and publish its predictions.",
+    )
+    weekly = dg.ScheduleDefinition(
+        name=f"{exp}_weekly", job=refresh_job, cron_schedule=config.publication.cron,
+        default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
+    )
+    jobs, schedules = [refresh_job], [weekly]
+    if online:
+        online_job = dg.define_asset_job(
+            name=f"{exp}_online_metrics", selection=dg.AssetSelection.assets(*online), tags={EXPERIMENT_TAG: exp},
+            description=f"Score {exp}'s last published predictions against the days registered since.",
+        )
+        jobs.append(online_job)
+        schedules.append(dg.ScheduleDefinition(
+            name=f"{exp}_online_metrics_daily", job=online_job, cron_schedule="0 6 * * *",
+            default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC",
+        ))
+    # Declarative automation runs only under a running sensor; publication's condition waits for its gates.
+    automation = dg.AutomationConditionSensorDefinition(
+        f"{exp}_automation", target=dg.AssetSelection.assets(published), default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    return dg.Definitions(jobs=jobs, schedules=schedules, sensors=[automation])

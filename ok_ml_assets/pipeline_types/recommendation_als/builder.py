@@ -1,0 +1,284 @@
+"""The Dagster graph of a `recommendation_als` experiment: one asset per recipe stage, plus the shared lifecycle."""
+
+import json
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from ok_ml_assets.lifecycle.assets import (
+    PUBLISH_WHEN_GATES_PASS,
+    PromotionOutcome,
+    TrainedModel,
+    build_automation,
+    build_model_promotion,
+    lineage,
+    publication_metadata,
+    read_window,
+    recorded_versions,
+    require_champion,
+    statistics_metadata,
+    tag_date,
+    trained_model_output,
+    training_tags,
+)
+from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_checks
+from ok_ml_assets.lifecycle.datasets import build_dataset_asset
+from ok_ml_assets.lifecycle.gates import require_open_gates
+from ok_ml_assets.lifecycle.lineage import flatten
+from ok_ml_assets.lifecycle.operations import Rescoring
+from ok_ml_assets.lifecycle.publication import ROLLOUT, Provenance, publish_messages, with_arms
+from ok_ml_assets.pipeline_types.recommendation_als import quality
+from ok_ml_assets.pipeline_types.recommendation_als.config import RecommendationAlsConfig
+from ok_ml_assets.pipeline_types.recommendation_als.evaluation import rescore_lists
+from ok_ml_assets.pipeline_types.recommendation_als.features import read_events
+from ok_ml_assets.pipeline_types.recommendation_als.online import engaged_pairs
+from ok_ml_assets.pipeline_types.recommendation_als.online import online_metrics as online_metrics_per_arm
+from ok_ml_assets.pipeline_types.recommendation_als.payload import encode_messages
+from ok_ml_assets.pipeline_types.recommendation_als.recipe import STAGE, DailyFile, HoldoutSplit
+from ok_ml_assets.pipeline_types.recommendation_als.training import Embeddings
+from ok_ml_assets.registry import DatasetVersion
+from ok_ml_assets.resources.kafka import KafkaResource
+from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts, metrics_json
+from ok_ml_assets.resources.monitoring import MonitoringResource
+from ok_ml_assets.resources.registry import RegistryResource
+
+
+def embeddings_frame(ids: np.ndarray, factors: np.ndarray, id_column: str) -> pd.DataFrame:
+    """Ids with their factor vectors, as a table."""
+    return pd.DataFrame({id_column: ids, "embedding": list(factors)})
+
+
+def frame_factors(frame: pd.DataFrame, id_column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and the stacked factor matrix of an embeddings table."""
+    return frame[id_column].to_numpy(np.int64), np.stack(frame["embedding"].to_numpy()).astype(np.float32)
+
+
+def daily_files(versions: list[DatasetVersion], paths: list[Path]) -> list[DailyFile]:
+    """Registered daily versions as the recipe's input files."""
+    return [DailyFile(tag_date(v), p) for v, p in zip(versions, paths)]
+
+
+def embedding_arrays(embeddings: Embeddings, subscribed: pd.DataFrame, k: int) -> dict[str, np.ndarray]:
+    """The arrays the MLflow model artifact carries: factors, the subscriptions it must not recommend, and K."""
+    return {"user_ids": embeddings.user_ids, "user_factors": embeddings.user_factors,
+            "source_ids": embeddings.source_ids, "source_factors": embeddings.source_factors,
+            "subscribed_user_ids": subscribed["user_id"].to_numpy(np.int64),
+            "subscribed_source_ids": subscribed["source_id"].to_numpy(np.int64), "k": np.array(k)}
+
+
+def interaction_tags(facts: ModelVersionFacts, dataset: str) -> list[str]:
+    """The interaction tags a model version was trained on, oldest first."""
+    return sorted(entry["tag"] for entry in json.loads(facts.tags.get("datasets", "[]")) if entry["dataset"] == dataset)
+
+
+def champion_rescorer(config: RecommendationAlsConfig):
+    """Re-scores the champion's logged model on the challenger's holdout, unless the champion trained on those days."""
+    dataset, holdout_days, k = config.datasets.interactions.dataset_name, config.evaluation.holdout_days, config.evaluation.k
+
+    def rescore(mlflow: MlflowResource, champion: ModelVersionFacts, challenger: ModelVersionFacts, evaluation: dict) -> Rescoring:
+        seen, holdout = interaction_tags(champion, dataset), interaction_tags(challenger, dataset)[-holdout_days:]
+        if not holdout or (seen and seen[-1] >= holdout[0]):
+            return Rescoring(None, f"its data (through {seen[-1] if seen else '?'}) covers the challenger's holdout "
+                                   f"(from {holdout[0] if holdout else '?'}), so re-scoring it there would flatter it")
+        split: HoldoutSplit = HoldoutSplit.from_frame(evaluation["holdout_split"])
+        users = pd.DataFrame({"user_id": np.unique(split.train_features["user_id"].to_numpy())})
+        lists = mlflow.load_model(champion.name, champion.version).predict(users)
+        metrics = rescore_lists(lists, split.train_features, split.holdout_pairs, evaluation["subscribed_pairs"], k)
+        return Rescoring(metrics, f"trained through {seen[-1]}, scored on the holdout from {holdout[0]}")
+
+    return rescore
+
+
+def log_recommender(
+    mlflow: MlflowResource, config: RecommendationAlsConfig, metrics: dict[str, float], tags: dict[str, str],
+    embeddings: Embeddings, subscribed: pd.DataFrame,
+):
+    """Track a training in MLflow and register its pyfunc recommender as the `challenger`."""
+    from ok_ml_assets.pipeline_types.recommendation_als.model import RecommenderModel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "embeddings.npz"
+        np.savez(weights, **embedding_arrays(embeddings, subscribed, config.recommendations.top_k))
+        return mlflow.log_training(
+            experiment=config.experiment_name,
+            params=flatten(config.model_dump(mode="json")),
+            metrics=metrics,
+            tags=tags,
+            artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics)},
+            model=LoggedModel(RecommenderModel(), {"embeddings": weights}, ("ok-ml-assets", "numpy", "pandas", "scipy")),
+        )
+
+
+def build_scores_finite_check(key) -> dg.AssetChecksDefinition:
+    """The structural check no rule expresses: every published score is a number."""
+
+    @dg.asset_check(asset=key("recommendations"), blocking=True, name="all_scores_finite")
+    def all_scores_finite(recommendations: pd.DataFrame) -> dg.AssetCheckResult:
+        """Every score is a finite number."""
+        measured = quality.non_finite_scores(recommendations)
+        return dg.AssetCheckResult(
+            passed=measured.passed,
+            description=f"{measured.failing} of {measured.total} scores are not finite",
+            metadata={"failing": measured.failing, "total": measured.total,
+                      "examples": dg.MetadataValue.json(measured.examples), "threshold": 0},
+        )
+
+    return all_scores_finite
+
+
+def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
+    """Every asset, check, job and schedule of one recommendation experiment."""
+    exp = config.experiment_name
+    key = lambda name: dg.AssetKey([exp, name])  # noqa: E731
+    interactions_window, subscriptions_window = config.datasets.interactions, config.datasets.subscriptions
+    common = {"key_prefix": [exp], "group_name": exp}
+
+    interactions = build_dataset_asset(exp, "interactions", interactions_window)
+    subscriptions = build_dataset_asset(exp, "subscriptions", subscriptions_window)
+
+    @dg.asset(**common, deps=[interactions.key], kinds={"duckdb", "parquet"})
+    def user_source_features(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+        """Per (user, source): time-decayed event weight, event count and days since the last event over the window."""
+        versions, paths = read_window(registry.client(), interactions_window)
+        features = STAGE["user_source_features"].run(config, {"interactions": daily_files(versions, paths)})
+        return dg.Output(features, metadata={
+            "dataset_versions": dg.MetadataValue.json(lineage(versions)),
+            "as_of": versions[-1].tag,
+            "rows": dg.MetadataValue.int(len(features)),
+            "users": dg.MetadataValue.int(int(features["user_id"].nunique())),
+            "sources": dg.MetadataValue.int(int(features["source_id"].nunique())),
+            **statistics_metadata(config, "user_source_features", features),
+        })
+
+    @dg.asset(**common, deps=[subscriptions.key], kinds={"duckdb", "parquet"})
+    def subscribed_pairs(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+        """Every registered (user, source) follow (within the window, if the config sets one): never recommended."""
+        versions, paths = read_window(registry.client(), subscriptions_window)
+        pairs = STAGE["subscribed_pairs"].run(config, {"subscriptions": daily_files(versions, paths)})
+        return dg.Output(pairs, metadata={
+            "dataset_versions": dg.MetadataValue.json(lineage(versions)),
+            "rows": dg.MetadataValue.int(len(pairs)),
+        })
+
+    @dg.asset(**common, deps=[interactions.key], kinds={"duckdb", "parquet"})
+    def holdout_split(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+        """The evaluation split: features of the window's days before the holdout (`split=train`) and the pairs engaged with in the last `holdout_days` (`split=holdout`)."""
+        versions, paths = read_window(registry.client(), interactions_window)
+        split = STAGE["holdout_split"].run(config, {"interactions": daily_files(versions, paths)})
+        holdout = versions[-config.evaluation.holdout_days:]
+        return dg.Output(split.to_frame(), metadata={
+            "dataset_versions": dg.MetadataValue.json(lineage(versions)),
+            "train_until": versions[-len(holdout) - 1].tag,
+            "holdout_from": holdout[0].tag,
+            "train_rows": dg.MetadataValue.int(len(split.train_features)),
+            "holdout_pairs": dg.MetadataValue.int(len(split.holdout_pairs)),
+        })
+
+    @dg.multi_asset(
+        outs={
+            "user_embeddings": dg.AssetOut(key=key("user_embeddings"), description="ALS user factors, one vector per user.", kinds={"implicit"}),
+            "source_embeddings": dg.AssetOut(key=key("source_embeddings"), description="ALS source factors, one vector per source.", kinds={"implicit"}),
+            "trained_model": dg.AssetOut(key=key("trained_model"), description="The MLflow run and `challenger` model version with its holdout metrics.", kinds={"mlflow"}),
+        },
+        group_name=exp,
+        name=f"{exp}_train_als",
+    )
+    def train_als(
+        context: dg.AssetExecutionContext,
+        user_source_features: pd.DataFrame,
+        subscribed_pairs: pd.DataFrame,
+        holdout_split: pd.DataFrame,
+        registry: RegistryResource,
+        mlflow: MlflowResource,
+    ):
+        """Evaluate ALS on the holdout split, fit it on the whole window, track it and register a challenger."""
+        client = registry.client()
+        # Exactly the versions the features and subscriptions were built from, even if newer ones arrived since.
+        versions = recorded_versions(context.instance, client, key("user_source_features"))
+        sub_versions = recorded_versions(context.instance, client, key("subscribed_pairs"))
+        values = {"user_source_features": user_source_features, "subscribed_pairs": subscribed_pairs,
+                  "holdout_split": HoldoutSplit.from_frame(holdout_split)}
+        metrics = STAGE["holdout_report"].run(config, values).as_metrics()
+        embeddings: Embeddings = STAGE["embeddings"].run(config, values)
+        registered = log_recommender(mlflow, config, metrics, training_tags(context, config, versions + sub_versions),
+                                     embeddings, subscribed_pairs)
+        factors = config.model.factors
+        yield dg.Output(embeddings_frame(embeddings.user_ids, embeddings.user_factors, "user_id"), "user_embeddings",
+                        metadata={"users": dg.MetadataValue.int(len(embeddings.user_ids)), "factors": factors})
+        yield dg.Output(embeddings_frame(embeddings.source_ids, embeddings.source_factors, "source_id"), "source_embeddings",
+                        metadata={"sources": dg.MetadataValue.int(len(embeddings.source_ids)), "factors": factors})
+        yield trained_model_output(registered, metrics, versions[-1].tag)
+
+    model_promotion = build_model_promotion(config, ("holdout_split", "subscribed_pairs"), rescore=champion_rescorer(config))
+
+    @dg.asset(**common, kinds={"numpy", "parquet"})
+    def recommendations(
+        user_embeddings: pd.DataFrame,
+        source_embeddings: pd.DataFrame,
+        subscribed_pairs: pd.DataFrame,
+        trained_model: TrainedModel,
+        mlflow: MlflowResource,
+    ) -> dg.Output[pd.DataFrame]:
+        """Per user, the top-K sources they are not subscribed to, best first, with scores."""
+        user_ids, user_factors = frame_factors(user_embeddings, "user_id")
+        source_ids, source_factors = frame_factors(source_embeddings, "source_id")
+        embeddings = Embeddings(user_ids, user_factors, source_ids, source_factors)
+        table = STAGE["recommendations"].run(config, {"embeddings": embeddings, "subscribed_pairs": subscribed_pairs})
+        mlflow.log_predictions(trained_model.run_id, table)
+        return dg.Output(table, metadata={
+            "users": dg.MetadataValue.int(len(table)),
+            "mean_list_length": dg.MetadataValue.float(float(table["source_ids"].map(len).mean())),
+            "model": f"{trained_model.model_name} v{trained_model.model_version}",
+            **statistics_metadata(config, "recommendations", table),
+        })
+
+    checks = [*build_experiment_checks(config, key), build_scores_finite_check(key)]
+    gates = blocking_check_keys(checks)
+
+    @dg.asset(**common, kinds={"kafka"}, automation_condition=PUBLISH_WHEN_GATES_PASS)
+    def published_recommendations(
+        context: dg.AssetExecutionContext,
+        recommendations: pd.DataFrame,
+        trained_model: TrainedModel,
+        model_promotion: PromotionOutcome,
+        kafka: KafkaResource,
+        mlflow: MlflowResource,
+        monitoring: MonitoringResource,
+    ) -> dg.Output[pd.DataFrame]:
+        """The rollout users' lists from the champion model in a compacted Kafka topic keyed by user id (arms kept for online metrics)."""
+        require_open_gates(context, gates)
+        require_champion(mlflow, trained_model, model_promotion)
+        provenance = Provenance(
+            experiment=exp, model_name=trained_model.model_name, model_version=trained_model.model_version,
+            run_id=trained_model.run_id,
+        )
+        lists = with_arms(recommendations, config.publication, trained_model.as_of)
+        rollout = lists[lists["arm"] == ROLLOUT]
+        report = publish_messages(kafka, config.publication, encode_messages(rollout, provenance))
+        monitoring.store().record_published(exp, "recommendations", rollout)
+        context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
+        return dg.Output(lists, metadata=publication_metadata(report, config, len(recommendations), trained_model))
+
+    @dg.asset(**common, kinds={"duckdb"})
+    def online_metrics(published_recommendations: pd.DataFrame, registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+        """precision@k, recall@k and hit rate of the last published lists on the following days' clicks and likes, per A/B arm."""
+        as_of = str(published_recommendations["as_of"].iloc[0])
+        client = registry.client()
+        later = [v for v in client.versions(interactions_window.dataset_name) if v.tag > as_of][: config.evaluation.online_days]
+        engaged = engaged_pairs(read_events([client.path(v.name, v.tag) for v in later]))
+        table = online_metrics_per_arm(published_recommendations, engaged, config.evaluation.k)
+        return dg.Output(table, metadata={
+            "published_as_of": as_of, "days_observed": dg.MetadataValue.int(len(later)),
+            **{f"{row.arm}_{name}": dg.MetadataValue.float(float(getattr(row, name)))
+               for row in table.itertuples() for name in table.columns if name != "arm"},
+        })
+
+    refresh = [user_source_features, subscribed_pairs, holdout_split, train_als, model_promotion, recommendations,
+               published_recommendations]
+    assets = dg.Definitions(
+        assets=[interactions, subscriptions, *refresh, online_metrics], asset_checks=checks,
+    )
+    return dg.Definitions.merge(assets, build_automation(config, refresh, published_recommendations, [online_metrics]))

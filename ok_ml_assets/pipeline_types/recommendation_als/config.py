@@ -1,0 +1,94 @@
+"""The sections a `recommendation_als` experiment adds to the shared config."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ok_ml_assets.configs import DatasetWindow, ExperimentConfig, Strict
+
+RANKING_METRICS = ("precision", "recall", "map", "ndcg")
+
+
+class Datasets(Strict):
+    """The datasets a recommendation experiment consumes."""
+
+    interactions: DatasetWindow
+    subscriptions: DatasetWindow
+
+
+class Features(Strict):
+    """How daily events become one implicit-feedback weight per (user, source)."""
+
+    event_weights: dict[Literal["view", "click", "like", "comment"], float]
+    half_life_days: float = Field(gt=0)
+    min_user_interactions: int = Field(default=1, ge=1)
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value or any(w < 0 for w in value.values()):
+            raise ValueError("event weights must be non-empty and non-negative")
+        return value
+
+
+class Model(Strict):
+    """Implicit-feedback ALS parameters."""
+
+    factors: int = Field(ge=2, le=1024)
+    regularization: float = Field(ge=0)
+    iterations: int = Field(ge=1, le=200)
+    alpha: float = Field(gt=0)
+    seed: int = 0
+
+
+class Evaluation(Strict):
+    """Time-based holdout: the last days of the window are hidden from the evaluated model."""
+
+    holdout_days: int = Field(ge=1)
+    k: int = Field(ge=1)
+    online_days: int = Field(default=7, ge=1, description="Days after a publication its online metrics look at.")
+
+
+class Recommendations(Strict):
+    """Per-user top-K lists."""
+
+    top_k: int = Field(ge=1, le=1000)
+
+
+class Synthetic(Strict):
+    """The synthetic world `make run` registers for this experiment's datasets when they have no version yet."""
+
+    seed: int | None = Field(default=None, description="World seed; unset uses `ok-ml run --seed`.")
+
+
+class RecommendationAlsConfig(ExperimentConfig):
+    """A recommendation experiment: windowed implicit feedback, ALS, top-K unsubscribed sources per user."""
+
+    pipeline_type: Literal["recommendation_als"]
+    datasets: Datasets
+    features: Features
+    model: Model
+    evaluation: Evaluation
+    recommendations: Recommendations
+    synthetic: Synthetic = Synthetic()
+
+    monitored_assets: ClassVar[tuple[str, ...]] = ("user_source_features", "recommendations")
+
+    def recorded_metrics(self) -> set[str]:
+        """Holdout ranking metrics at the evaluation's k."""
+        return {f"{name}_at_{self.evaluation.k}" for name in RANKING_METRICS}
+
+    @model_validator(mode="after")
+    def _holdout_inside_window(self) -> RecommendationAlsConfig:
+        if self.datasets.interactions.window_days is None:
+            raise ValueError("datasets.interactions.window_days is required: features are computed over a window")
+        if self.evaluation.holdout_days >= self.datasets.interactions.window_days:
+            raise ValueError(
+                f"evaluation.holdout_days ({self.evaluation.holdout_days}) must be shorter than "
+                f"datasets.interactions.window_days ({self.datasets.interactions.window_days})"
+            )
+        if self.evaluation.k > self.recommendations.top_k:
+            raise ValueError("evaluation.k must not exceed recommendations.top_k")
+        return self

@@ -1,0 +1,38 @@
+"""The versioned JSON value `recommendation_als` publishes per user."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pandas as pd
+
+from ok_ml_assets.lifecycle.publication import Provenance, message_key
+
+MESSAGE_SCHEMA = "ok_ml.recommendations"
+MESSAGE_VERSION = 1
+
+
+def message_value(user_id: int, source_ids: list, scores: list, provenance: Provenance) -> bytes:
+    """The versioned JSON value of one user's recommendations."""
+    return json.dumps(
+        {
+            "schema": MESSAGE_SCHEMA,
+            "version": MESSAGE_VERSION,
+            "user_id": int(user_id),
+            "items": [{"source_id": int(s), "score": round(float(c), 6)} for s, c in zip(source_ids, scores)],
+            "experiment": provenance.experiment,
+            "model": {"name": provenance.model_name, "version": provenance.model_version},
+            "run_id": provenance.run_id,
+            "generated_at": provenance.generated_at,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def encode_messages(recommendations: pd.DataFrame, provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of every row of the recommendation table."""
+    for user_id, source_ids, scores in zip(
+        recommendations["user_id"], recommendations["source_ids"], recommendations["scores"]
+    ):
+        yield message_key(user_id), message_value(user_id, source_ids, scores, provenance)

@@ -1,0 +1,166 @@
+"""The recipe of `recommendation_als`: its stages in order, each a plain function of typed inputs.
+
+Like a Kedro `pipeline.py`, `STAGES` is the one place the step order exists: the Dagster builder
+materializes each stage as an asset, and reproduction, the monitoring replay and the benchmarks call
+`run_recipe`. Each stage takes only its own parameter section(s) of the config.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ok_ml_assets.pipeline_types.recommendation_als.config import (
+    Evaluation,
+    Features,
+    Model,
+    RecommendationAlsConfig,
+    Recommendations,
+)
+from ok_ml_assets.pipeline_types.recommendation_als.evaluation import HoldoutReport, evaluate_on_holdout
+from ok_ml_assets.pipeline_types.recommendation_als.features import build_user_source_features, read_pairs
+from ok_ml_assets.pipeline_types.recommendation_als.scoring import recommendation_table, top_k
+from ok_ml_assets.pipeline_types.recommendation_als.training import (
+    AlsParams,
+    Embeddings,
+    fit_als,
+    interaction_matrix,
+)
+
+TRAIN, HOLDOUT = "train", "holdout"
+
+
+@dataclass(frozen=True)
+class DailyFile:
+    """One registered daily version on local disk."""
+
+    day: dt.date
+    path: Path
+
+
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """Features of the days before the holdout, and the (user, source) pairs engaged with during it."""
+
+    train_features: pd.DataFrame
+    holdout_pairs: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        """One table, a `split` column telling the parts apart (how the asset stores it)."""
+        return pd.concat(
+            [self.train_features.assign(split=TRAIN), self.holdout_pairs.assign(split=HOLDOUT)], ignore_index=True
+        )
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> HoldoutSplit:
+        """The split back from its stored table."""
+        train = frame[frame["split"] == TRAIN].drop(columns="split").reset_index(drop=True)
+        holdout = frame.loc[frame["split"] == HOLDOUT, ["user_id", "source_id"]].reset_index(drop=True)
+        return cls(train.astype({"events": "int64", "days_since_last": "int64"}), holdout)
+
+
+def als_params(model: Model) -> AlsParams:
+    """The ALS parameters of a model section."""
+    return AlsParams(**model.model_dump())
+
+
+def build_features(interactions: list[DailyFile], features: Features) -> pd.DataFrame:
+    """user_source_features: per (user, source) decayed weight, events and recency over the window, as of its last day."""
+    return build_user_source_features(
+        [d.path for d in interactions], interactions[-1].day, features.event_weights, features.half_life_days,
+        features.min_user_interactions,
+    )
+
+
+def collect_subscriptions(subscriptions: list[DailyFile]) -> pd.DataFrame:
+    """subscribed_pairs: every registered (user, source) follow, never to be recommended."""
+    return read_pairs([d.path for d in subscriptions])
+
+
+def split_holdout(interactions: list[DailyFile], features: Features, evaluation: Evaluation) -> HoldoutSplit:
+    """holdout_split: features of all but the last `holdout_days` days, and the pairs engaged with in those days."""
+    holdout = evaluation.holdout_days
+    if len(interactions) <= holdout:
+        raise ValueError(
+            f"{len(interactions)} registered days in the interactions window, "
+            f"but evaluation needs more than holdout_days={holdout}"
+        )
+    return HoldoutSplit(build_features(interactions[:-holdout], features), read_pairs([d.path for d in interactions[-holdout:]]))
+
+
+def evaluate_model(split: HoldoutSplit, subscribed: pd.DataFrame, model: Model, evaluation: Evaluation) -> HoldoutReport:
+    """holdout_report: the model fit on the train part against the popularity baseline on the holdout pairs."""
+    report, _ = evaluate_on_holdout(split.train_features, split.holdout_pairs, subscribed, als_params(model), evaluation.k)
+    return report
+
+
+def fit_model(features: pd.DataFrame, model: Model) -> Embeddings:
+    """embeddings: ALS fit on the whole window, the production model."""
+    return fit_als(features, als_params(model))
+
+
+def recommend(embeddings: Embeddings, subscribed: pd.DataFrame, recommendations: Recommendations) -> pd.DataFrame:
+    """recommendations: each user's top-K sources they are not subscribed to."""
+    exclude = interaction_matrix(subscribed, embeddings.user_ids, embeddings.source_ids)
+    items, scores = top_k(embeddings.user_factors, embeddings.source_factors, exclude, recommendations.top_k)
+    return recommendation_table(embeddings.user_ids, embeddings.source_ids, items, scores)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step: the value it makes, the values and config sections it reads, and the function."""
+
+    output: str
+    function: Callable
+    inputs: tuple[str, ...]
+    sections: tuple[str, ...] = ()
+
+    def run(self, config: RecommendationAlsConfig, values: Mapping[str, object]) -> object:
+        """Call the stage on its inputs and its own parameter sections."""
+        return self.function(*(values[name] for name in self.inputs), *(getattr(config, s) for s in self.sections))
+
+
+# Recipe inputs: `interactions` and `subscriptions`, lists of DailyFile (the registered versions, oldest first).
+STAGES: tuple[Stage, ...] = (
+    Stage("user_source_features", build_features, ("interactions",), ("features",)),
+    Stage("subscribed_pairs", collect_subscriptions, ("subscriptions",)),
+    Stage("holdout_split", split_holdout, ("interactions",), ("features", "evaluation")),
+    Stage("holdout_report", evaluate_model, ("holdout_split", "subscribed_pairs"), ("model", "evaluation")),
+    Stage("embeddings", fit_model, ("user_source_features",), ("model",)),
+    Stage("recommendations", recommend, ("embeddings", "subscribed_pairs"), ("recommendations",)),
+)
+STAGE = {stage.output: stage for stage in STAGES}
+
+
+def run_recipe(
+    config: RecommendationAlsConfig, values: Mapping[str, object], targets: Iterable[str] = ("recommendations",)
+) -> dict[str, object]:
+    """Compute `targets` from the given values, running only the stages they need, in recipe order."""
+    known = dict(values)
+    needed = set(targets)
+    for stage in reversed(STAGES):
+        if stage.output in needed and stage.output not in known:
+            needed.update(stage.inputs)
+    missing = sorted(name for name in needed - known.keys() if name not in STAGE)
+    if missing:
+        raise ValueError(f"the recipe needs {missing} to compute {sorted(targets)}")
+    for stage in STAGES:
+        if stage.output in needed and stage.output not in known:
+            known[stage.output] = stage.run(config, known)
+    return known
+
+
+def list_overlap(left: pd.DataFrame, right: pd.DataFrame) -> float:
+    """Mean share of common sources between two users' lists, over users in both tables."""
+    joined = left.merge(right, on="user_id", suffixes=("_l", "_r"))
+    if joined.empty:
+        return 0.0
+    shares = [
+        len(set(a) & set(b)) / max(len(a), len(b), 1) for a, b in zip(joined["source_ids_l"], joined["source_ids_r"])
+    ]
+    return float(np.mean(shares))

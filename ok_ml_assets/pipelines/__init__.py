@@ -1,1 +1,0 @@
-"""Pure compute of the pipelines: features, training, scoring, metrics. No Dagster here."""
