@@ -43,8 +43,8 @@ class Consumer:
 
     @property
     def job_name(self) -> str:
-        """The job materializing one partition of that asset."""
-        return f"{self.experiment}_{self.role}_partition"
+        """The job materializing registered versions of the dataset, for every experiment that reads it."""
+        return registered_version_job_name(self.dataset)
 
     def reads(self, version: DatasetVersion) -> bool:
         """Whether a new version concerns this consumer: its dataset, and its pinned tag if any."""
@@ -140,13 +140,27 @@ def materialized_partitions(instance: dg.DagsterInstance, readers: Sequence[Cons
     )
 
 
-def partition_job(reader: Consumer) -> UnresolvedAssetJobDefinition:
-    """The job the sensor launches to materialize one registered version of a consumer's dataset asset."""
-    return dg.define_asset_job(
-        name=reader.job_name,
-        selection=dg.AssetSelection.assets(reader.asset_key),
-        description=f"Materialize one registered version of `{reader.dataset}` as {reader.asset_key.to_user_string()}.",
-    )
+def registered_version_job_name(dataset: str) -> str:
+    """The name of the job materializing registered versions of a dataset."""
+    return f"registered_{dataset}"
+
+
+def partition_jobs(readers: Sequence[Consumer]) -> list[UnresolvedAssetJobDefinition]:
+    """One job per dataset over every experiment's asset of it (they share its partitions); a run selects one asset.
+
+    One per dataset rather than per reader keeps a code location of a hundred experiments quick to load.
+    """
+    keys: dict[str, list[dg.AssetKey]] = {}
+    for reader in readers:
+        keys.setdefault(reader.dataset, []).append(reader.asset_key)
+    return [
+        dg.define_asset_job(
+            name=registered_version_job_name(dataset),
+            selection=dg.AssetSelection.assets(*assets),
+            description=f"Materialize one registered version of `{dataset}` for the experiments that read it.",
+        )
+        for dataset, assets in sorted(keys.items())
+    ]
 
 
 def refresh_jobs(configs: Sequence[ExperimentConfig], jobs: Sequence[Job]) -> list[Job]:
@@ -172,7 +186,7 @@ def build_registry_sensor(configs: Sequence[ExperimentConfig], jobs: Sequence[Jo
     return dg.sensor(
         name=SENSOR_NAME,
         description=registry_sensor.__doc__,
-        jobs=[*map(partition_job, readers), *refresh_jobs(configs, jobs)],
+        jobs=[*partition_jobs(readers), *refresh_jobs(configs, jobs)],
         minimum_interval_seconds=MINIMUM_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )(registry_sensor)

@@ -52,7 +52,7 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
 
 def test_prod_discovery_graph_matches_its_snapshot():
     current = graph_snapshot(build_definitions(load_settings()))
-    current = {section: {k: v for k, v in items.items() if k.startswith("prod_discovery")} if isinstance(items, dict)
+    current = {section: {k: v for k, v in items.items() if k.startswith(("prod_discovery", "registered_"))} if isinstance(items, dict)
                else [name for name in items if name.startswith(("prod_discovery", "registry"))]
                for section, items in current.items()}
     if os.environ.get("OK_ML_UPDATE_SNAPSHOT"):

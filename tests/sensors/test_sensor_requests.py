@@ -45,10 +45,10 @@ def test_several_new_versions_give_their_partitions_and_one_refresh_per_experime
     assert refresh_keys(result) == {"recs_refresh": "recs_refresh:seq-10", "frozen_refresh": "frozen_refresh:seq-10"}
     partition_runs = {(r.job_name, r.partition_key, tuple(r.asset_selection)) for r in result.run_requests if r.partition_key}
     assert partition_runs == {
-        ("recs_interactions_partition", "2026-11-01", (dg.AssetKey(["recs", "interactions"]),)),
-        ("recs_subscriptions_partition", "2026-11-01", (dg.AssetKey(["recs", "subscriptions"]),)),
-        ("recs_interactions_partition", "2026-11-02", (dg.AssetKey(["recs", "interactions"]),)),
-        ("frozen_interactions_partition", "2026-11-02", (dg.AssetKey(["frozen", "interactions"]),)),
+        ("registered_interactions", "2026-11-01", (dg.AssetKey(["recs", "interactions"]),)),
+        ("registered_subscriptions", "2026-11-01", (dg.AssetKey(["recs", "subscriptions"]),)),
+        ("registered_interactions", "2026-11-02", (dg.AssetKey(["recs", "interactions"]),)),
+        ("registered_interactions", "2026-11-02", (dg.AssetKey(["frozen", "interactions"]),)),
     }
     assert read_cursor(result.cursor) == 10
 
