@@ -1,12 +1,8 @@
 """Publication's own verification that every blocking check upstream passed for the data it publishes."""
 
-
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecordStatus,
-)
 
 
 class GateClosed(RuntimeError):
@@ -32,7 +28,7 @@ def gate_failures(instance: dg.DagsterInstance, check_keys: Sequence[dg.AssetChe
             problems.append(f"{name} was never evaluated")
             continue
         evaluation = record.event.dagster_event.event_specific_data if record.event.dagster_event else None
-        if record.status != AssetCheckExecutionRecordStatus.SUCCEEDED or not isinstance(evaluation, dg.AssetCheckEvaluation):
+        if record.status.value != "SUCCEEDED" or not isinstance(evaluation, dg.AssetCheckEvaluation):
             problems.append(f"{name} is {record.status.value}")
             continue
         target = evaluation.target_materialization_data

@@ -39,7 +39,11 @@ class PipelineType(ABC):
 
     @abstractmethod
     def build(self, config: ExperimentConfig) -> dg.Definitions:
-        """Every asset, check, job, schedule and sensor of one experiment."""
+        """Every asset, check, job, schedule and sensor of one experiment.
+
+        It includes the job `lifecycle.assets.refresh_job_name(experiment)`, which the registry sensor starts
+        when a dataset the experiment reads gets a new version.
+        """
 
     @abstractmethod
     def encode_messages(self, predictions: pd.DataFrame, provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import dagster as dg
 
@@ -14,12 +14,12 @@ from ok_ml_assets.lifecycle.assets import refresh_job_name
 from ok_ml_assets.registry import DatasetVersion
 from ok_ml_assets.resources.registry import RegistryResource
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
 
-    Job = dg.JobDefinition | UnresolvedAssetJobDefinition
+class Job(Protocol):
+    """A job definition, resolved or not (`define_asset_job` returns an unresolved one): all the sensor reads is its name."""
+
+    name: str
+
 
 SENSOR_NAME = "registry_sensor"
 MINIMUM_INTERVAL_SECONDS = 60
@@ -145,7 +145,7 @@ def registered_version_job_name(dataset: str) -> str:
     return f"registered_{dataset}"
 
 
-def partition_jobs(readers: Sequence[Consumer]) -> list[UnresolvedAssetJobDefinition]:
+def partition_jobs(readers: Sequence[Consumer]) -> list[Job]:
     """One job per dataset over every experiment's asset of it (they share its partitions); a run selects one asset.
 
     One per dataset rather than per reader keeps a code location of a hundred experiments quick to load.

@@ -7,7 +7,7 @@ import sys
 
 import dagster as dg
 
-from ok_ml_assets.configs import load_experiment_config
+from ok_ml_assets.configs import load_experiment_config, load_experiment_configs
 from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.settings import PROJECT_ROOT, load_settings
 
@@ -20,10 +20,13 @@ EXPECTED = {
 def test_every_asset_is_keyed_and_grouped_by_experiment():
     graph = build_definitions(load_settings()).resolve_asset_graph()
     keys = graph.get_all_asset_keys()
-    assert {k.path[-1] for k in keys} == EXPECTED
+    experiments = {c.experiment_name for c in load_experiment_configs(PROJECT_ROOT / "asset_configs")}
+    assert {"prod_discovery", "music_discovery"} <= experiments
+    for experiment in experiments:
+        assert {k.path[-1] for k in keys if k.path[0] == experiment} == EXPECTED
     for key in keys:
         node = graph.get(key)
-        assert key.path[0] == "prod_discovery" and node.group_name == "prod_discovery"
+        assert key.path[0] in experiments and node.group_name == key.path[0]
         assert node.description, f"{key.to_user_string()} needs a docstring"
 
 
@@ -65,7 +68,7 @@ def test_loading_definitions_touches_no_state(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "OK_ML_HOME": str(home), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(len(EXPECTED))
+    assert result.stdout.strip() == str(len(EXPECTED) * len(list((PROJECT_ROOT / "asset_configs").glob("*.yml"))))
     assert not home.exists()
 
 

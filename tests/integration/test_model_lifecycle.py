@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import dagster as dg
 import mlflow as mlflow_lib
 import pandas as pd
 import pytest
@@ -25,7 +26,7 @@ from ok_ml_assets.orchestration import materialize_refresh
 from ok_ml_assets.lifecycle.promotion import REQUIRED_LINEAGE_TAGS
 from ok_ml_assets.registry import registry_client
 from ok_ml_assets.settings import load_settings
-from tests.conftest import relaxed_config
+from tests.conftest import relaxed_config, write_config
 from tests.kafka_utils import read_topic
 
 pytestmark = pytest.mark.integration
@@ -169,3 +170,34 @@ def test_training_against_a_real_tracking_server(monkeypatch, mlflow_server, ins
     version = client.get_model_version_by_alias(NAME, "champion")
     assert version.version == "1" and version.tags["promotion_decision"] == "promoted"
     assert "config.yml" in {a.path for a in client.list_artifacts(version.run_id)}
+
+
+def promotion_metadata(instance) -> dict:
+    """The metadata of the latest model_promotion materialization."""
+    record = instance.fetch_materializations(dg.AssetKey([NAME, "model_promotion"]), limit=1).records[0]
+    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+
+
+def test_promotion_rescores_the_champion_on_the_challengers_holdout(home, settings, instance):
+    pinned = relaxed_config()
+    pinned["datasets"]["interactions"]["tag"] = "2026-11-11"
+    write_config(home, pinned)
+    assert refresh(settings, instance).success
+    write_config(home, relaxed_config())
+    assert refresh(settings, instance).success
+
+    meta = promotion_metadata(instance)
+    assert "re-scored on the challenger's evaluation data" in meta["compared_with"]
+    assert "trained through 2026-11-11, scored on the holdout from 2026-11-13" in meta["compared_with"]
+    rescored, recorded = meta["champion_rescored_ndcg_at_10"], meta["champion_recorded_ndcg_at_10"]
+    assert 0 < rescored < 1 and rescored != recorded
+    facts = build_resources(settings)["mlflow"].facts(NAME, "2")
+    assert "re-scored" in facts.tags["promotion_reason"]
+
+
+def test_promotion_keeps_recorded_metrics_when_the_champion_saw_the_holdout(settings, instance):
+    assert refresh(settings, instance).success
+    assert refresh(settings, instance).success
+    meta = promotion_metadata(instance)
+    assert "as recorded" in meta["compared_with"] and "covers the challenger's holdout" in meta["compared_with"]
+    assert "champion_rescored_ndcg_at_10" not in meta

@@ -64,9 +64,9 @@ def test_add_in_its_own_process_fails_without_a_traceback(env, tmp_path):
 
 
 def test_list_shows_each_dataset_with_its_versions(registered):
-    lines = ok_ml("registry", "list").stdout.splitlines()
-    assert lines[0].split()[:5] == ["interactions", "1", "versions", "latest", FIRST_TAG]
-    assert lines[1].split()[:5] == ["subscriptions", "0", "versions", "latest", "-"]
+    lines = {line.split()[0]: line.split()[1:5] for line in ok_ml("registry", "list").stdout.splitlines()}
+    assert lines["interactions"] == ["1", "versions", "latest", FIRST_TAG]
+    assert lines["subscriptions"] == ["0", "versions", "latest", "-"]
 
 
 def test_show_prints_the_contract_and_the_versions(registered):

@@ -83,5 +83,5 @@ def test_pointing_a_copy_at_another_remote_keeps_the_repository_clean(registry, 
 
 
 def test_reading_an_unknown_dataset_is_a_clear_error(registry):
-    with pytest.raises(RegistryError, match=r"unknown dataset 'clicks'; the catalog has \['interactions', 'subscriptions'\]"):
+    with pytest.raises(RegistryError, match=r"unknown dataset 'clicks'; the catalog has \['interactions', 'music_follows', 'music_listens', 'subscriptions'\]"):
         registry.version("clicks", "2026-11-01")
