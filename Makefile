@@ -7,7 +7,7 @@ export OK_ML_HOME ?= $(CURDIR)/.ok_ml
 export DAGSTER_HOME ?= $(OK_ML_HOME)/dagster
 PRESET ?= default
 
-.PHONY: install run test dev mlflow-ui kafka-up kafka-down kafka-fetch clean
+.PHONY: install run test lint dev mlflow-ui kafka-up kafka-down kafka-fetch clean
 
 $(UV):
 	$(PYTHON) -m venv .cache/uv
@@ -33,6 +33,9 @@ run: install kafka-up
 
 test: install kafka-up
 	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 dev: install kafka-up
 	mkdir -p $(DAGSTER_HOME)

@@ -10,9 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from registered import prod_discovery_inputs  # benchmarks/ is on sys.path when a script runs
+
 from ok_ml_assets.monitoring import ReferenceStore, monitor
 from ok_ml_assets.pipeline_types.recommendation_als.recipe import run_recipe
-from registered import prod_discovery_inputs  # benchmarks/ is on sys.path when a script runs
 
 
 def timed(action):

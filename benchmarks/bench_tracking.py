@@ -10,12 +10,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from registered import prod_discovery_inputs  # benchmarks/ is on sys.path when a script runs
+
 from ok_ml_assets.lifecycle import promote_challenger
 from ok_ml_assets.lifecycle.assets import promotion_policy
 from ok_ml_assets.pipeline_types.recommendation_als.builder import log_recommender
 from ok_ml_assets.pipeline_types.recommendation_als.recipe import run_recipe
 from ok_ml_assets.resources.mlflow import MlflowResource
-from registered import prod_discovery_inputs  # benchmarks/ is on sys.path when a script runs
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+
 from ok_ml_assets.configs import ExperimentConfig, load_experiment_config
 from ok_ml_assets.pipeline_types.recommendation_als.recipe import DailyFile
 from ok_ml_assets.registry import registry_client

@@ -36,7 +36,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     jobs = [job for experiment in experiments for job in experiment.jobs or []]
     sensors = dg.Definitions(sensors=[build_registry_sensor(configs, jobs)])
     # In-process runs: no per-step process start (about 20 s a run here), and no step subprocess whose __main__
-    # lacks a file, where importing Great Expectations pulls in pyspark's connect utils, which call sys.exit(0).
+    # lacks a file, where importing Great Expectations pulls in pyspark's connect utils (if pyspark is installed),
+    # which call sys.exit(0).
     shared = dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor)
     return dg.Definitions.merge(*experiments, sensors, shared)
 

@@ -7,7 +7,7 @@ import sys
 
 
 def test_great_expectations_imports_where_main_has_no_file():
-    # Dagster's run workers have such a __main__; without pyspark's connect extra, pyspark exits the process there.
+    # Dagster's run workers have such a __main__; where pyspark is installed without its connect extra, it exits there.
     result = subprocess.run(
         [sys.executable, "-c", "import great_expectations; print('imported')"], capture_output=True, text=True, timeout=180
     )

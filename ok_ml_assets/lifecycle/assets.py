@@ -132,9 +132,9 @@ def trained_model_output(registered, metrics: dict[str, float], as_of: str) -> d
 def build_model_promotion(config: ExperimentConfig, evaluation_inputs: Sequence[str], rescore: Rescorer) -> dg.AssetsDefinition:
     """The `model_promotion` asset: the gate re-scores the champion on the challenger's evaluation data, then decides."""
     exp = config.experiment_name
-    ins = {name: dg.AssetIn(dg.AssetKey([exp, name])) for name in evaluation_inputs}
+    ins = {name: dg.AssetIn(dg.AssetKey([exp, name])) for name in ("trained_model", *evaluation_inputs)}
 
-    @dg.asset(key=[exp, "model_promotion"], group_name=exp, kinds={"mlflow"}, ins={"trained_model": dg.AssetIn(dg.AssetKey([exp, "trained_model"])), **ins})
+    @dg.asset(key=[exp, "model_promotion"], group_name=exp, kinds={"mlflow"}, ins=ins)
     def model_promotion(
         context: dg.AssetExecutionContext, trained_model: TrainedModel, mlflow: MlflowResource, **evaluation: object
     ) -> dg.Output[PromotionOutcome]:

@@ -24,7 +24,7 @@ class Provenance:
     model_name: str
     model_version: str
     run_id: str
-    generated_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    generated_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
 
 def rollout_bucket(entity_id: int, salt: str) -> float:

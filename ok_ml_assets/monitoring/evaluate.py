@@ -23,9 +23,9 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -375,7 +375,8 @@ def _psi_outcome(rule: r.Rule, ref: st.ColumnSummary, values: np.ndarray, max_ps
     labels = st.bin_labels(ref.bin_edges)
     worst = np.argsort(-terms)[:3]
     examples = [{"bin": labels[i], "reference_share": ref.bin_shares[i], "share": shares[i]} for i in worst]
-    return _outcome(rule, value <= max_psi, value, "numpy", examples, reference_mean=ref.mean, mean=float(np.nanmean(values)) if len(values) else None)
+    mean = float(np.nanmean(values)) if len(values) else None
+    return _outcome(rule, value <= max_psi, value, "numpy", examples, reference_mean=ref.mean, mean=mean)
 
 
 def _column_values(rule: r.ColumnRule, tables: Tables) -> np.ndarray | None:

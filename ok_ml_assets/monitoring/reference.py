@@ -95,7 +95,7 @@ class ReferenceStore:
             "format": FORMAT_VERSION,
             "experiment": experiment,
             "asset": asset,
-            "accepted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "accepted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "run_id": run_id,
             "summary": summary.to_dict(),
         }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -145,7 +145,7 @@ class InSet(ColumnRule):
     """Every non-null value of the column is one of the allowed values."""
 
     rule: Literal["in_set"]
-    values: list[Union[bool, int, float, str]] = Field(min_length=1)
+    values: list[bool | int | float | str] = Field(min_length=1)
     mostly: float = Field(default=1.0, gt=0, le=1)
 
     def derived_name(self) -> str:
@@ -402,10 +402,8 @@ class Novelty(ListRule):
 
 
 AnyRule = Annotated[
-    Union[
-        NotNull, InRange, InSet, MeanBetween, StdBetween, QuantileBetween, RowCountChange, DriftPsi, DriftKs,
-        UserCoverage, ListLength, NoSubscribedItems, NoDuplicates, ScoreDriftPsi, TopSourcesShare, Gini, Novelty,
-    ],
+    NotNull | InRange | InSet | MeanBetween | StdBetween | QuantileBetween | RowCountChange | DriftPsi | DriftKs
+    | UserCoverage | ListLength | NoSubscribedItems | NoDuplicates | ScoreDriftPsi | TopSourcesShare | Gini | Novelty,
     Field(discriminator="rule"),
 ]
 

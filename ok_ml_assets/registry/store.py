@@ -267,7 +267,7 @@ class DataRegistry:
 
     def _with_versions(self, ledger: dict, registrations: list[Registration], facts: list[tuple[str, int]]) -> dict:
         seq = max((v["seq"] for tags in ledger.values() for v in tags.values()), default=0)
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         updated = {name: dict(tags) for name, tags in ledger.items()}
         for r, (md5, rows) in zip(registrations, facts):
             seq += 1

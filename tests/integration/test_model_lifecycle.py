@@ -15,15 +15,15 @@ import pytest
 
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.definitions import build_definitions, build_resources
-from ok_ml_assets.lifecycle.assets import promotion_policy
 from ok_ml_assets.lifecycle import (
     LifecycleError,
     promote_challenger,
     reproduce,
     rollback,
 )
-from ok_ml_assets.orchestration import materialize_refresh
+from ok_ml_assets.lifecycle.assets import promotion_policy
 from ok_ml_assets.lifecycle.promotion import REQUIRED_LINEAGE_TAGS
+from ok_ml_assets.orchestration import materialize_refresh
 from ok_ml_assets.registry import registry_client
 from ok_ml_assets.settings import load_settings
 from tests.conftest import relaxed_config, write_config

@@ -8,14 +8,14 @@ import pytest
 
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.definitions import build_definitions
+from ok_ml_assets.lifecycle.publication import in_rollout
 from ok_ml_assets.orchestration import (
     materialize_datasets,
     materialize_refresh,
     sync_partitions,
 )
-from ok_ml_assets.pipeline_types.recommendation_als.synthetic import register_world
 from ok_ml_assets.pipeline_types.recommendation_als.features import read_pairs
-from ok_ml_assets.lifecycle.publication import in_rollout
+from ok_ml_assets.pipeline_types.recommendation_als.synthetic import register_world
 from ok_ml_assets.registry import registry_client
 from ok_ml_assets.synthetic import generate_world
 from tests.conftest import relaxed_config, write_config
@@ -43,7 +43,8 @@ def test_rollout_users_receive_exactly_their_recommendations(settings, instance)
     assert datasets_ok and result.success
 
     recommendations = stored(settings, "recommendations")
-    expected_users = recommendations[in_rollout(recommendations["user_id"].to_numpy(), config.publication.rollout_fraction, config.publication.salt)]
+    publication = config.publication
+    expected_users = recommendations[in_rollout(recommendations["user_id"].to_numpy(), publication.rollout_fraction, publication.salt)]
     published = read_topic(settings.kafka_bootstrap_servers, config.publication.topic)
 
     assert 0 < len(expected_users) < len(recommendations)

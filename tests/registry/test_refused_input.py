@@ -93,7 +93,8 @@ def test_a_file_breaking_the_contract_is_refused(seeded, tmp_path, case):
 
 def test_an_unknown_dataset_is_refused(seeded, tmp_path):
     path = write_parquet(interactions_frame(), tmp_path / "day.parquet")
-    refuse(seeded, "clicks", NEW_TAG, path, r"unknown dataset 'clicks'; the catalog has \['interactions', 'music_follows', 'music_listens', 'subscriptions'\]")
+    catalog = r"\['interactions', 'music_follows', 'music_listens', 'subscriptions'\]"
+    refuse(seeded, "clicks", NEW_TAG, path, rf"unknown dataset 'clicks'; the catalog has {catalog}")
 
 
 def test_a_missing_file_is_refused(seeded, tmp_path):

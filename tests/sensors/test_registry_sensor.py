@@ -79,7 +79,8 @@ def test_the_first_tick_adds_every_registered_tag_and_requests_one_refresh_per_e
     days = [f"2026-11-{d:02d}" for d in range(1, SEEDED_DAYS + 1)]
     assert added_partitions(data) == {"interactions": days, "subscriptions": days}
     assert set(refreshes(data)) == set(two_experiments)
-    assert partition_runs(data) == {(f"{e}/{role}", day) for e in two_experiments for role in ("interactions", "subscriptions") for day in days}
+    roles = ("interactions", "subscriptions")
+    assert partition_runs(data) == {(f"{e}/{role}", day) for e in two_experiments for role in roles for day in days}
     assert json.loads(data.cursor) == {"seq": 2 * SEEDED_DAYS}
     assert instance.get_dynamic_partitions("interactions") == days
 

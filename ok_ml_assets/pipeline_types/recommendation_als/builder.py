@@ -165,7 +165,7 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
 
     @dg.asset(**common, deps=[interactions.key], kinds={"duckdb", "parquet"})
     def holdout_split(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
-        """The evaluation split: features of the window's days before the holdout (`split=train`) and the pairs engaged with in the last `holdout_days` (`split=holdout`)."""
+        """The evaluation split: features of the days before the holdout (`split=train`), pairs engaged with in it (`split=holdout`)."""
         versions, paths = read_window(registry.client(), interactions_window)
         split = STAGE["holdout_split"].run(config, {"interactions": daily_files(versions, paths)})
         holdout = versions[-config.evaluation.holdout_days:]
@@ -179,9 +179,13 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
 
     @dg.multi_asset(
         outs={
-            "user_embeddings": dg.AssetOut(key=key("user_embeddings"), description="ALS user factors, one vector per user.", kinds={"implicit"}),
-            "source_embeddings": dg.AssetOut(key=key("source_embeddings"), description="ALS source factors, one vector per source.", kinds={"implicit"}),
-            "trained_model": dg.AssetOut(key=key("trained_model"), description="The MLflow run and `challenger` model version with its holdout metrics.", kinds={"mlflow"}),
+            "user_embeddings": dg.AssetOut(
+                key=key("user_embeddings"), description="ALS user factors, one vector per user.", kinds={"implicit"}),
+            "source_embeddings": dg.AssetOut(
+                key=key("source_embeddings"), description="ALS source factors, one vector per source.", kinds={"implicit"}),
+            "trained_model": dg.AssetOut(
+                key=key("trained_model"), description="The MLflow run and `challenger` model version with its holdout metrics.",
+                kinds={"mlflow"}),
         },
         group_name=exp,
         name=f"{exp}_train_als",

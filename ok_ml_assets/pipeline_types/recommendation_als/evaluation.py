@@ -52,7 +52,9 @@ def evaluate_on_holdout(
     return report, embeddings
 
 
-def rescore_lists(lists: pd.DataFrame, train_features: pd.DataFrame, holdout_pairs: pd.DataFrame, subscribed: pd.DataFrame, k: int) -> dict[str, float]:
+def rescore_lists(
+    lists: pd.DataFrame, train_features: pd.DataFrame, holdout_pairs: pd.DataFrame, subscribed: pd.DataFrame, k: int
+) -> dict[str, float]:
     """Ranking metrics of given per-user lists (e.g. another model's) on exactly the users and pairs `evaluate_on_holdout` scores.
 
     Users without a list and listed sources outside the evaluated catalog count as misses.

@@ -17,7 +17,9 @@ def synthetic_versions(config: RecommendationAlsConfig, preset: str, seed: int) 
     return world_versions(world, config.datasets.interactions.dataset_name, config.datasets.subscriptions.dataset_name)
 
 
-def world_versions(world: SyntheticWorld, interactions: str = "interactions", subscriptions: str = "subscriptions") -> Iterator[tuple[str, str, pd.DataFrame]]:
+def world_versions(
+    world: SyntheticWorld, interactions: str = "interactions", subscriptions: str = "subscriptions"
+) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """Every day of a given synthetic world under the two dataset names."""
     for day in world.days():
         yield interactions, day.tag, day.interactions
