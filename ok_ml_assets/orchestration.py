@@ -193,7 +193,7 @@ def print_report(
     """What was published, how long each step took and where to look."""
     exp = config.experiment_name
     model = _latest_metadata(instance, dg.AssetKey([exp, "trained_model"]))
-    published = _latest_metadata(instance, dg.AssetKey([exp, "published_recommendations"]))
+    published = _latest_metadata(instance, dg.AssetKey([exp, pipeline_type(config.pipeline_type).published_asset]))
     print(f"\n=== {exp}: {'SUCCESS' if summary.success else 'FAILED'} (run {result.run_id}) ===")
     for name, seconds in summary.timings.items():
         print(f"  {name:45} {seconds:8.1f} s")

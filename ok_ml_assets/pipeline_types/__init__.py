@@ -28,11 +28,16 @@ def known_types() -> tuple[str, ...]:
     return tuple(sorted(module.name for module in pkgutil.iter_modules(__path__) if module.ispkg))
 
 
-@cache
 def pipeline_type(name: object) -> PipelineType:
-    """The pipeline type called `name`, imported on first use."""
-    if name not in known_types():
+    """The pipeline type called `name` (as a config names it), imported on first use."""
+    if not isinstance(name, str) or name not in known_types():
         raise UnknownPipelineType(f"unknown pipeline type {name!r}; known types are {list(known_types())}")
+    return import_type(name)
+
+
+@cache
+def import_type(name: str) -> PipelineType:
+    """The `PIPELINE_TYPE` of the package `name`, checked to carry that name."""
     plugin = importlib.import_module(f"{__name__}.{name}").PIPELINE_TYPE
     if plugin.name != name:
         raise UnknownPipelineType(f"package {name!r} declares the pipeline type {plugin.name!r}")

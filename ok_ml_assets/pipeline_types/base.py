@@ -31,6 +31,8 @@ class PipelineType(ABC):
     name: ClassVar[str]
     # Entity id of each prediction: the Kafka key and the key of the online store.
     key_column: ClassVar[str]
+    # The asset that publishes to Kafka (beside `trained_model` and `model_promotion`, which every type has).
+    published_asset: ClassVar[str]
 
     @property
     @abstractmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import dagster as dg
@@ -48,6 +47,7 @@ class ToyConfig(ExperimentConfig):
 class ToyThreshold(PipelineType):
     name = "toy_threshold"
     key_column = "entity_id"
+    published_asset = "flags"
     config_model = ToyConfig
 
     def build(self, config):
@@ -85,10 +85,10 @@ def toy_type(tmp_path, monkeypatch) -> Path:
     (folder / "toy_threshold" / "__init__.py").write_text(TOY_TYPE)
     monkeypatch.setattr(pipeline_types, "__path__", [*pipeline_types.__path__, str(folder)])
     pipeline_types.known_types.cache_clear()
-    pipeline_types.pipeline_type.cache_clear()
+    pipeline_types.import_type.cache_clear()
     yield folder
     pipeline_types.known_types.cache_clear()
-    pipeline_types.pipeline_type.cache_clear()
+    pipeline_types.import_type.cache_clear()
 
 
 def toy_config(name: str = "toy_flags") -> dict:
@@ -138,13 +138,11 @@ def test_a_type_validates_its_own_sections_and_the_shared_ones(toy_type, tmp_pat
     assert str(path) in str(error.value) and "params.threshhold" in str(error.value)
 
 
-def test_an_unknown_type_names_the_file_and_the_known_types(tmp_path):
+@pytest.mark.parametrize("name", ["gradient_magic", ["a", "list"], None])
+def test_an_unknown_type_names_the_file_and_the_known_types(tmp_path, name):
     path = tmp_path / "nope.yml"
-    path.write_text(textwrap.dedent("""
-        pipeline_type: gradient_magic
-        experiment_name: nope
-    """))
+    path.write_text(yaml.safe_dump({"pipeline_type": name, "experiment_name": "nope"}))
     with pytest.raises(ConfigError) as error:
         load_experiment_configs(tmp_path)
     text = str(error.value)
-    assert str(path) in text and "pipeline_type: unknown pipeline type 'gradient_magic'" in text and "recommendation_als" in text
+    assert str(path) in text and f"pipeline_type: unknown pipeline type {name!r}" in text and "recommendation_als" in text

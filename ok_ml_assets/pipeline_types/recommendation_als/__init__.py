@@ -22,6 +22,7 @@ class RecommendationAls(PipelineType):
 
     name = "recommendation_als"
     key_column = "user_id"
+    published_asset = "published_recommendations"
 
     @property
     def config_model(self) -> type[RecommendationAlsConfig]:
