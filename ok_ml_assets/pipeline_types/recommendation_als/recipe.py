@@ -1,20 +1,20 @@
 """The recipe of `recommendation_als`: its stages in order, each a plain function of typed inputs.
 
-Like a Kedro `pipeline.py`, `STAGES` is the one place the step order exists: the Dagster builder
-materializes each stage as an asset, and reproduction, the monitoring replay and the benchmarks call
-`run_recipe`. Each stage takes only its own parameter section(s) of the config.
+`STAGES` is the one place the step order exists (see `ok_ml_assets.recipes`). Each stage takes only its own
+parameter section(s) of the config.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ok_ml_assets import recipes
 from ok_ml_assets.pipeline_types.recommendation_als.config import (
     Evaluation,
     Features,
@@ -31,6 +31,7 @@ from ok_ml_assets.pipeline_types.recommendation_als.training import (
     fit_als,
     interaction_matrix,
 )
+from ok_ml_assets.recipes import Stage
 
 TRAIN, HOLDOUT = "train", "holdout"
 
@@ -111,20 +112,6 @@ def recommend(embeddings: Embeddings, subscribed: pd.DataFrame, recommendations:
     return recommendation_table(embeddings.user_ids, embeddings.source_ids, items, scores)
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One step: the value it makes, the values and config sections it reads, and the function."""
-
-    output: str
-    function: Callable
-    inputs: tuple[str, ...]
-    sections: tuple[str, ...] = ()
-
-    def run(self, config: RecommendationAlsConfig, values: Mapping[str, object]) -> object:
-        """Call the stage on its inputs and its own parameter sections."""
-        return self.function(*(values[name] for name in self.inputs), *(getattr(config, s) for s in self.sections))
-
-
 # Recipe inputs: `interactions` and `subscriptions`, lists of DailyFile (the registered versions, oldest first).
 STAGES: tuple[Stage, ...] = (
     Stage("user_source_features", build_features, ("interactions",), ("features",)),
@@ -140,19 +127,8 @@ STAGE = {stage.output: stage for stage in STAGES}
 def run_recipe(
     config: RecommendationAlsConfig, values: Mapping[str, object], targets: Iterable[str] = ("recommendations",)
 ) -> dict[str, object]:
-    """Compute `targets` from the given values, running only the stages they need, in recipe order."""
-    known = dict(values)
-    needed = set(targets)
-    for stage in reversed(STAGES):
-        if stage.output in needed and stage.output not in known:
-            needed.update(stage.inputs)
-    missing = sorted(name for name in needed - known.keys() if name not in STAGE)
-    if missing:
-        raise ValueError(f"the recipe needs {missing} to compute {sorted(targets)}")
-    for stage in STAGES:
-        if stage.output in needed and stage.output not in known:
-            known[stage.output] = stage.run(config, known)
-    return known
+    """Compute `targets` (the recommendations by default) from the given values with this type's stages."""
+    return recipes.run_recipe(STAGES, config, values, targets)
 
 
 def list_overlap(left: pd.DataFrame, right: pd.DataFrame) -> float:
