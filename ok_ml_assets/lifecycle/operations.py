@@ -94,7 +94,7 @@ def rollback(mlflow: MlflowResource, kafka: KafkaResource, experiment: str, vers
     provenance = Provenance(experiment, experiment, target, facts.run_id)
     arms = with_arms(predictions, config.publication, "", kind.key_column)
     # Publish first: the transaction either lands whole or not at all, and only then does the alias move.
-    messages = kind.encode_messages(arms[arms["arm"] == ROLLOUT], provenance)
+    messages = kind.encode_messages(config, arms[arms["arm"] == ROLLOUT], provenance)
     report = publish_messages(kafka, config.publication, messages)
     mlflow.move_champion(experiment, target, f"rollback from v{current} at {provenance.generated_at}")
     return target, report

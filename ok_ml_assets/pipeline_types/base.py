@@ -48,8 +48,10 @@ class PipelineType(ABC):
         """
 
     @abstractmethod
-    def encode_messages(self, predictions: pd.DataFrame, provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:
-        """(key, value) of each published prediction: the type's versioned payload."""
+    def encode_messages(
+        self, config: ExperimentConfig, predictions: pd.DataFrame, provenance: Provenance
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) of each published prediction: the type's versioned payload, as the config shapes it."""
 
     @abstractmethod
     def synthetic_versions(self, config: ExperimentConfig, preset: str, seed: int) -> Iterable[tuple[str, str, pd.DataFrame]]:

@@ -60,7 +60,7 @@ class ToyThreshold(PipelineType):
         refresh = dg.define_asset_job(refresh_job_name(config.experiment_name), selection=[flags])
         return dg.Definitions(assets=[flags], jobs=[refresh])
 
-    def encode_messages(self, predictions, provenance):
+    def encode_messages(self, config, predictions, provenance):
         return iter(())
 
     def synthetic_versions(self, config, preset, seed):

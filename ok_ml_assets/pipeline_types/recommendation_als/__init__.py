@@ -35,7 +35,9 @@ class RecommendationAls(PipelineType):
 
         return build_recommendation_als(config)
 
-    def encode_messages(self, predictions: pd.DataFrame, provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:
+    def encode_messages(
+        self, config: RecommendationAlsConfig, predictions: pd.DataFrame, provenance: Provenance
+    ) -> Iterator[tuple[bytes, bytes]]:
         """Per user, the versioned `ok_ml.recommendations` JSON."""
         from ok_ml_assets.pipeline_types.recommendation_als.payload import encode_messages
 
