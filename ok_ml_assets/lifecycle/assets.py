@@ -119,11 +119,16 @@ def promotion_policy(config: ExperimentConfig) -> PromotionPolicy:
     return PromotionPolicy(**config.promotion.model_dump())
 
 
-def trained_model_output(registered, metrics: dict[str, float], as_of: str) -> dg.Output[TrainedModel]:
-    """The `trained_model` value of a training, with its run, version and metrics as metadata."""
+def trained_model_output(
+    registered, metrics: dict[str, float], as_of: str, output_name: str = "trained_model"
+) -> dg.Output[TrainedModel]:
+    """The `trained_model` value of a training, with its run, version and metrics as metadata.
+
+    `output_name` is the output's name in a multi-asset; a single asset's output is called "result".
+    """
     record = TrainedModel(model_name=registered.name, model_version=registered.version, run_id=registered.run_id,
                           metrics=metrics, as_of=as_of)
-    return dg.Output(record, "trained_model", metadata={
+    return dg.Output(record, output_name, metadata={
         "model": f"{registered.name} v{registered.version}", "mlflow_run_id": registered.run_id,
         **{name: dg.MetadataValue.float(value) for name, value in metrics.items()},
     })
