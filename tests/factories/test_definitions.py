@@ -12,18 +12,31 @@ from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.settings import PROJECT_ROOT, load_settings
 
 EXPECTED = {
-    "interactions", "subscriptions", "user_source_features", "subscribed_pairs", "holdout_split", "user_embeddings",
-    "source_embeddings", "trained_model", "model_promotion", "recommendations", "published_recommendations", "online_metrics",
+    "recommendation_als": {
+        "interactions", "subscriptions", "user_source_features", "subscribed_pairs", "holdout_split", "user_embeddings",
+        "source_embeddings", "trained_model", "model_promotion", "recommendations", "published_recommendations",
+        "online_metrics",
+    },
+    "tabular_classification": {
+        "examples", "labelled_examples", "dataset_split", "trained_model", "model_promotion", "predictions",
+        "published_predictions",
+    },
 }
+
+
+def committed_configs():
+    """The experiments in asset_configs/."""
+    return load_experiment_configs(PROJECT_ROOT / "asset_configs")
 
 
 def test_every_asset_is_keyed_and_grouped_by_experiment():
     graph = build_definitions(load_settings()).resolve_asset_graph()
     keys = graph.get_all_asset_keys()
-    experiments = {c.experiment_name for c in load_experiment_configs(PROJECT_ROOT / "asset_configs")}
-    assert {"prod_discovery", "music_discovery"} <= experiments
-    for experiment in experiments:
-        assert {k.path[-1] for k in keys if k.path[0] == experiment} == EXPECTED
+    types = {c.experiment_name: c.pipeline_type for c in committed_configs()}
+    experiments = set(types)
+    assert {"prod_discovery", "music_discovery", "antispam_bots", "clickbait_posts"} <= experiments
+    for experiment, kind in types.items():
+        assert {k.path[-1] for k in keys if k.path[0] == experiment} == EXPECTED[kind]
     for key in keys:
         node = graph.get(key)
         assert key.path[0] in experiments and node.group_name == key.path[0]
@@ -37,7 +50,8 @@ def test_publication_sits_downstream_of_every_blocking_check():
     assert dg.AssetKey(["prod_discovery", "recommendations"]) in upstream
     config = load_experiment_config(PROJECT_ROOT / "asset_configs" / "prod_discovery.yml")
     severity = {rule.check_name: rule.severity for rules in config.monitoring.values() for rule in rules}
-    specs = {spec.name: spec for check in defs.asset_checks for spec in check.check_specs}
+    specs = {spec.name: spec for check in defs.asset_checks for spec in check.check_specs
+             if spec.asset_key.path[0] == "prod_discovery"}
     assert set(specs) == set(severity) | {"all_scores_finite"}
     assert all(spec.blocking == (severity.get(name, "ERROR") == "ERROR") for name, spec in specs.items())
 
@@ -68,7 +82,7 @@ def test_loading_definitions_touches_no_state(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "OK_ML_HOME": str(home), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(len(EXPECTED) * len(list((PROJECT_ROOT / "asset_configs").glob("*.yml"))))
+    assert result.stdout.strip() == str(sum(len(EXPECTED[c.pipeline_type]) for c in committed_configs()))
     assert not home.exists()
 
 

@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ok_ml_assets.registry import DataRegistry, RegistryError
+from ok_ml_assets.registry import DataRegistry, RegistryError, load_catalog
 from ok_ml_assets.registry.store import Registration
+from tests.conftest import CATALOG
 from tests.registry.conftest import FIRST_TAG, interactions_frame, state, write_parquet
 
 NEW_TAG = "2026-11-02"
@@ -93,7 +94,7 @@ def test_a_file_breaking_the_contract_is_refused(seeded, tmp_path, case):
 
 def test_an_unknown_dataset_is_refused(seeded, tmp_path):
     path = write_parquet(interactions_frame(), tmp_path / "day.parquet")
-    catalog = r"\['interactions', 'music_follows', 'music_listens', 'subscriptions'\]"
+    catalog = re.escape(str(sorted(load_catalog(CATALOG).datasets)))
     refuse(seeded, "clicks", NEW_TAG, path, rf"unknown dataset 'clicks'; the catalog has {catalog}")
 
 

@@ -1,0 +1,196 @@
+"""The Dagster graph of a `tabular_classification` experiment: one asset per recipe stage, plus the shared lifecycle."""
+
+import json
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from ok_ml_assets.lifecycle.assets import (
+    PUBLISH_WHEN_GATES_PASS,
+    PromotionOutcome,
+    TrainedModel,
+    build_automation,
+    build_model_promotion,
+    lineage,
+    publication_metadata,
+    read_window,
+    recorded_versions,
+    require_champion,
+    statistics_metadata,
+    trained_model_output,
+    training_tags,
+)
+from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_checks
+from ok_ml_assets.lifecycle.datasets import build_dataset_asset
+from ok_ml_assets.lifecycle.gates import require_open_gates
+from ok_ml_assets.lifecycle.lineage import flatten
+from ok_ml_assets.lifecycle.operations import Rescoring
+from ok_ml_assets.lifecycle.publication import ROLLOUT, Provenance, publish_messages, with_arms
+from ok_ml_assets.pipeline_types.tabular_classification.config import TabularClassificationConfig
+from ok_ml_assets.pipeline_types.tabular_classification.payload import encode_messages
+from ok_ml_assets.pipeline_types.tabular_classification.recipe import (
+    LABEL_INDEX,
+    SPLIT_COLUMN,
+    STAGES,
+    TEST,
+    VERSION_COLUMN,
+    Classifier,
+    VersionFile,
+    metrics_of,
+    part,
+    score_split,
+)
+from ok_ml_assets.resources.kafka import KafkaResource
+from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts, metrics_json
+from ok_ml_assets.resources.registry import RegistryResource
+
+STAGE = {stage.output: stage for stage in STAGES}
+
+
+def trained_tags(facts: ModelVersionFacts, dataset: str) -> set[str]:
+    """The tags of the labelled dataset a model version was trained on."""
+    return {entry["tag"] for entry in json.loads(facts.tags.get("datasets", "[]")) if entry["dataset"] == dataset}
+
+
+def load_classifier(mlflow: MlflowResource, name: str, version: str) -> Classifier:
+    """The classifier of a registered version, as its logged pyfunc scores."""
+    return mlflow.load_model(name, version).unwrap_python_model().classifier
+
+
+def champion_rescorer(config: TabularClassificationConfig):
+    """Re-scores the champion on the challenger's test split, unless the champion trained on any of its versions."""
+    dataset = config.datasets.examples.dataset_name
+
+    def rescore(mlflow: MlflowResource, champion: ModelVersionFacts, challenger: ModelVersionFacts, evaluation: dict) -> Rescoring:
+        test = part(evaluation["dataset_split"], TEST)
+        overlap = sorted(trained_tags(champion, dataset) & set(test[VERSION_COLUMN]))
+        if overlap:
+            return Rescoring(None, f"it was trained on {len(overlap)} of the versions in the challenger's test split "
+                                   f"({overlap[0]}..{overlap[-1]}), so re-scoring it there would flatter it")
+        classifier = load_classifier(mlflow, champion.name, champion.version)
+        labels, probabilities = score_split(classifier, test, config.features)
+        metrics = metrics_of(labels, probabilities, config.classes, classifier.threshold, config.evaluation.calibration_bins)
+        return Rescoring(metrics, f"scored on the challenger's {len(test)} test rows at its own threshold {classifier.threshold:.4f}")
+
+    return rescore
+
+
+def log_classifier(
+    mlflow: MlflowResource, config: TabularClassificationConfig, classifier: Classifier, metrics: dict[str, float],
+    tags: dict[str, str],
+):
+    """Track a training in MLflow (params, test metrics, feature importance) and register its pyfunc as `challenger`."""
+    from ok_ml_assets.pipeline_types.tabular_classification.model import ClassifierModel, model_files
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return mlflow.log_training(
+            experiment=config.experiment_name,
+            params=flatten(config.model_dump(mode="json")),
+            metrics=metrics,
+            tags=tags,
+            artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics),
+                       "feature_importance.csv": classifier.importance.to_csv(index=False)},
+            model=LoggedModel(ClassifierModel(), model_files(classifier, config.features.id_column, Path(tmp)),
+                              ("ok-ml-assets", "lightgbm", "numpy", "pandas", "scikit-learn")),
+        )
+
+
+def class_rates(labels: pd.Series, classes: list[str]) -> dict[str, dg.MetadataValue]:
+    """Each class's share of the rows, as plottable metadata."""
+    shares = labels.astype(str).value_counts(normalize=True)
+    return {f"share_{label}": dg.MetadataValue.float(float(shares.get(label, 0.0))) for label in classes}
+
+
+def build_tabular_classification(config: TabularClassificationConfig) -> dg.Definitions:
+    """Every asset, check, job and schedule of one classification experiment."""
+    exp = config.experiment_name
+    key = lambda name: dg.AssetKey([exp, name])  # noqa: E731
+    window = config.datasets.examples
+    common = {"key_prefix": [exp], "group_name": exp}
+
+    examples = build_dataset_asset(exp, "examples", window)
+
+    @dg.asset(**common, deps=[examples.key], kinds={"pandas", "parquet"})
+    def labelled_examples(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+        """dataset_download + concat_datasets: the window's registered versions in one table, with their version and class index."""
+        client = registry.client()
+        versions, paths = read_window(client, window)
+        table = STAGE["labelled_examples"].run(config, {"examples": [VersionFile(v.tag, p) for v, p in zip(versions, paths)]})
+        return dg.Output(table, metadata={
+            "dataset_versions": dg.MetadataValue.json(lineage(versions)),
+            "as_of": versions[-1].tag,
+            "rows": dg.MetadataValue.int(len(table)),
+            **class_rates(table[config.features.label_column], config.classes),
+            **statistics_metadata(config, "labelled_examples", table),
+        })
+
+    @dg.asset(**common, kinds={"pandas", "parquet"})
+    def dataset_split(labelled_examples: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        """split_dataset: each example's split (train, validation, test), by time or stratified as the YAML says."""
+        table = STAGE["dataset_split"].run(config, {"labelled_examples": labelled_examples})
+        counts = table[SPLIT_COLUMN].value_counts()
+        return dg.Output(table, metadata={
+            "method": config.split_dataset.method,
+            **{f"{name}_rows": dg.MetadataValue.int(int(counts.get(name, 0))) for name in ("train", "validation", "test")},
+            **{f"{name}_label_rate": dg.MetadataValue.float(float(table.loc[table[SPLIT_COLUMN] == name, LABEL_INDEX].gt(0).mean()))
+               for name in ("train", "validation", "test")},
+        })
+
+    @dg.asset(**common, kinds={"lightgbm", "mlflow"})
+    def trained_model(context: dg.AssetExecutionContext, dataset_split: pd.DataFrame, registry: RegistryResource,
+                      mlflow: MlflowResource) -> dg.Output[TrainedModel]:
+        """The LightGBM classifier's MLflow run and `challenger` version, with test metrics beside the prior-rate baseline."""
+        versions = recorded_versions(context.instance, registry.client(), key("labelled_examples"))
+        values = {"dataset_split": dataset_split}
+        for stage in ("classifier", "evaluation_report", "classifier_at_threshold"):
+            values[stage] = STAGE[stage].run(config, values)
+        metrics = values["evaluation_report"].as_metrics()
+        registered = log_classifier(mlflow, config, values["classifier_at_threshold"], metrics,
+                                    training_tags(context, config, versions))
+        context.log.info(f"{exp}: best iteration {values['classifier'].best_iteration}, threshold {metrics['threshold']:.4f}")
+        return trained_model_output(registered, metrics, versions[-1].tag, output_name="result")
+
+    model_promotion = build_model_promotion(config, ("dataset_split",), rescore=champion_rescorer(config))
+
+    @dg.asset(**common, kinds={"lightgbm", "parquet"})
+    def predictions(labelled_examples: pd.DataFrame, trained_model: TrainedModel, mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
+        """Per entity of the newest version: predicted label, score, flag and every class's probability, from the registered model."""
+        classifier = load_classifier(mlflow, trained_model.model_name, trained_model.model_version)
+        table = STAGE["predictions"].run(config, {"classifier_at_threshold": classifier, "labelled_examples": labelled_examples})
+        mlflow.log_predictions(trained_model.run_id, table)
+        return dg.Output(table, metadata={
+            "entities": dg.MetadataValue.int(len(table)),
+            "flagged": dg.MetadataValue.int(int(table["flagged"].sum())),
+            "threshold": dg.MetadataValue.float(classifier.threshold),
+            "model": f"{trained_model.model_name} v{trained_model.model_version}",
+            **statistics_metadata(config, "predictions", table),
+        })
+
+    checks = build_experiment_checks(config, key)
+    gates = blocking_check_keys(checks)
+
+    @dg.asset(**common, kinds={"kafka"}, automation_condition=PUBLISH_WHEN_GATES_PASS)
+    def published_predictions(
+        context: dg.AssetExecutionContext,
+        predictions: pd.DataFrame,
+        trained_model: TrainedModel,
+        model_promotion: PromotionOutcome,
+        kafka: KafkaResource,
+        mlflow: MlflowResource,
+    ) -> dg.Output[pd.DataFrame]:
+        """The rollout entities' predictions from the champion model in a compacted Kafka topic keyed by entity id."""
+        require_open_gates(context, gates)
+        require_champion(mlflow, trained_model, model_promotion)
+        provenance = Provenance(exp, trained_model.model_name, trained_model.model_version, trained_model.run_id)
+        arms = with_arms(predictions, config.publication, trained_model.as_of, config.features.id_column)
+        rollout = arms[arms["arm"] == ROLLOUT]
+        messages = encode_messages(rollout, config.features.id_column, config.classes, provenance)
+        report = publish_messages(kafka, config.publication, messages)
+        context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
+        return dg.Output(arms, metadata=publication_metadata(report, config, len(predictions), trained_model))
+
+    refresh = [labelled_examples, dataset_split, trained_model, model_promotion, predictions, published_predictions]
+    assets = dg.Definitions(assets=[examples, *refresh], asset_checks=checks)
+    return dg.Definitions.merge(assets, build_automation(config, refresh, published_predictions))
