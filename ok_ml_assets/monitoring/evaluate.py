@@ -12,7 +12,8 @@
 | no_duplicates       | GX expect_compound_columns_to_be_unique, over the flattened (user, item) pairs        |
 | no_subscribed_items | GX expect_column_values_to_be_in_set([False]), over the flattened pairs flagged by a  |
 |                     | numpy join with the subscriptions                                                     |
-| row_count_change, drift_psi, drift_ks, score_drift_psi, user_coverage, top_sources_share, gini, novelty:         |
+| categories_present, row_count_change, drift_psi, drift_ks, score_drift_psi, user_coverage, top_sources_share,   |
+| gini, novelty:      |                                                                                       |
 |                     | numpy (monitoring.statistics): GX has no reference-based drift or exposure measures   |
 
 All GX rules of an asset run as one ExpectationSuite per table on an ephemeral context, in one pass.
@@ -362,6 +363,14 @@ def _row_count_change(rule: r.RowCountChange, tables: Tables, reference: AssetRe
                     [{"reference_rows": reference.rows, "rows": rows}], reference_rows=reference.rows, rows=rows)
 
 
+def _categories_present(rule: r.CategoriesPresent, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
+    counts = tables.rows[rule.column].value_counts(dropna=True)
+    rows = max(len(tables.rows), 1)
+    shares = {value: float(counts.get(value, 0)) / rows for value in rule.values}
+    scarce = [{rule.column: value, "share": share} for value, share in shares.items() if share < rule.min_share]
+    return _outcome(rule, not scarce, min(shares.values()), "numpy", scarce, shares={str(k): v for k, v in shares.items()})
+
+
 def _reference_column(reference: AssetReference | None, column: str) -> st.ColumnSummary | None:
     if reference is None or reference.summary is None:
         return None
@@ -485,7 +494,8 @@ def _unchanged_users(items: pd.DataFrame, user_column: str, previous_users: np.n
 
 
 NUMPY_RULES: dict[type, Callable[[Any, Tables, AssetReference | None], RuleOutcome]] = {
-    r.RowCountChange: _row_count_change, r.DriftPsi: _drift_psi, r.DriftKs: _drift_ks, r.ScoreDriftPsi: _score_drift_psi,
+    r.CategoriesPresent: _categories_present, r.RowCountChange: _row_count_change, r.DriftPsi: _drift_psi,
+    r.DriftKs: _drift_ks, r.ScoreDriftPsi: _score_drift_psi,
     r.UserCoverage: _user_coverage, r.TopSourcesShare: _top_sources_share, r.Gini: _gini, r.Novelty: _novelty,
 }
 

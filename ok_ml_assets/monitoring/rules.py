@@ -202,6 +202,24 @@ class QuantileBetween(Bounded, ColumnRule):
         return {**Bounded.thresholds(self), "quantile": self.quantile}
 
 
+class CategoriesPresent(ColumnRule):
+    """Each listed category keeps at least a share of the rows: a category that disappears (or nearly) fails."""
+
+    rule: Literal["categories_present"]
+    values: list[bool | int | float | str] = Field(min_length=1)
+    min_share: float = Field(gt=0, le=1)
+
+    def derived_name(self) -> str:
+        return f"{_slug(self.column)}_categories_present"
+
+    @property
+    def assertion(self) -> str:
+        return f"each of {self.values} makes at least {self.min_share:.1%} of the rows' {self.column}"
+
+    def thresholds(self):
+        return {"values": list(self.values), "min_share": self.min_share}
+
+
 class RowCountChange(Rule):
     """The row count moved by at most a share of the last accepted materialization's."""
 
@@ -402,8 +420,8 @@ class Novelty(ListRule):
 
 
 AnyRule = Annotated[
-    NotNull | InRange | InSet | MeanBetween | StdBetween | QuantileBetween | RowCountChange | DriftPsi | DriftKs
-    | UserCoverage | ListLength | NoSubscribedItems | NoDuplicates | ScoreDriftPsi | TopSourcesShare | Gini | Novelty,
+    NotNull | InRange | InSet | MeanBetween | StdBetween | QuantileBetween | CategoriesPresent | RowCountChange | DriftPsi
+    | DriftKs | UserCoverage | ListLength | NoSubscribedItems | NoDuplicates | ScoreDriftPsi | TopSourcesShare | Gini | Novelty,
     Field(discriminator="rule"),
 ]
 

@@ -303,3 +303,12 @@ def default_sized_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                                     "scores": list(np.sort(rng.random((50_000, 20)))[:, ::-1])})
     subscribed = pd.DataFrame({"user_id": rng.choice(users, 200_000), "source_id": rng.choice(sources, 200_000) + 10_000})
     return features, recommendations, subscribed
+
+
+def test_a_category_that_disappears_fails_categories_present():
+    frame = pd.DataFrame({"country": ["br"] * 50 + ["de"] * 48 + ["vn"] * 2})
+    spec = {"rule": "categories_present", "column": "country", "values": ["br", "de", "vn"], "min_share": 0.05}
+    outcome = one(frame, spec)
+    assert not outcome.passed and outcome.check_name == "country_categories_present" and outcome.observed == 0.02
+    assert outcome.examples == [{"country": "vn", "share": 0.02}]
+    assert one(frame.replace("vn", "de"), {**spec, "values": ["br", "de"]}).passed
