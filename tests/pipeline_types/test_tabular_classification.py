@@ -161,3 +161,20 @@ def test_the_logged_pyfunc_scores_like_the_recipe(bots, tmp_path, monkeypatch):
     entities = recipe.entities_to_score(bots["labelled_examples"], bots["config"].features)
     served = loaded.predict(entities)
     pd.testing.assert_frame_equal(served.drop(columns="probabilities"), bots["predictions"].drop(columns="probabilities"))
+
+
+@pytest.mark.parametrize(("fault", "check"), [
+    (lambda f: flip_labels(f, share=0.5), "label_index_mean_between"),
+    (lambda f: drop_category(f, "country", "vn"), "country_categories_present"),
+])
+def test_monitoring_catches_each_injected_fault_in_the_labelled_examples(tmp_path, fault, check):
+    from ok_ml_assets.monitoring import evaluate
+
+    config = load_experiment_config(CONFIGS / "antispam_bots.yml")
+    files = version_files(tmp_path, "bot_accounts", days=3, fault=fault)
+    examples = recipe.run_recipe(config, {"examples": files}, targets=["labelled_examples"])["labelled_examples"]
+    failed = {o.check_name for o in evaluate("labelled_examples", config.monitoring["labelled_examples"], examples) if o.blocking}
+    assert check in failed
+    clean = recipe.run_recipe(config, {"examples": version_files(tmp_path, "bot_accounts", days=3)}, targets=["labelled_examples"])
+    assert not [o for o in evaluate("labelled_examples", config.monitoring["labelled_examples"], clean["labelled_examples"])
+                if o.blocking]

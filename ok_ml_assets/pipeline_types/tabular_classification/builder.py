@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from ok_ml_assets.lifecycle.assets import (
@@ -38,6 +39,7 @@ from ok_ml_assets.pipeline_types.tabular_classification.recipe import (
     VERSION_COLUMN,
     Classifier,
     VersionFile,
+    entities_to_score,
     metrics_of,
     part,
     score_split,
@@ -101,6 +103,27 @@ def class_rates(labels: pd.Series, classes: list[str]) -> dict[str, dg.MetadataV
     """Each class's share of the rows, as plottable metadata."""
     shares = labels.astype(str).value_counts(normalize=True)
     return {f"share_{label}": dg.MetadataValue.float(float(shares.get(label, 0.0))) for label in classes}
+
+
+def build_entities_scored_check(config: TabularClassificationConfig, key) -> dg.AssetChecksDefinition:
+    """The structural check no rule expresses: every entity of the newest version got a finite score."""
+
+    @dg.asset_check(asset=key("predictions"), blocking=True, name="every_entity_scored",
+                    additional_ins={"labelled_examples": dg.AssetIn(key("labelled_examples"))})
+    def every_entity_scored(predictions: pd.DataFrame, labelled_examples: pd.DataFrame) -> dg.AssetCheckResult:
+        """Every entity of the newest version has a finite score."""
+        expected = entities_to_score(labelled_examples, config.features)[config.features.id_column]
+        scored = predictions.loc[np.isfinite(predictions["score"].to_numpy()), config.features.id_column]
+        missing = expected[~expected.isin(scored)]
+        share = 1 - len(missing) / max(len(expected), 1)
+        return dg.AssetCheckResult(
+            passed=missing.empty,
+            description=f"{share:.2%} of the {len(expected)} entities of the newest version have a finite score",
+            metadata={"observed": share, "threshold": 1.0, "entities": len(expected),
+                      "examples": dg.MetadataValue.json(missing.head(5).tolist())},
+        )
+
+    return every_entity_scored
 
 
 def build_tabular_classification(config: TabularClassificationConfig) -> dg.Definitions:
@@ -168,7 +191,7 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
             **statistics_metadata(config, "predictions", table),
         })
 
-    checks = build_experiment_checks(config, key)
+    checks = [*build_experiment_checks(config, key), build_entities_scored_check(config, key)]
     gates = blocking_check_keys(checks)
 
     @dg.asset(**common, kinds={"kafka"}, automation_condition=PUBLISH_WHEN_GATES_PASS)
