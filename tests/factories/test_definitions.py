@@ -21,6 +21,10 @@ EXPECTED = {
         "examples", "labelled_examples", "dataset_split", "trained_model", "model_promotion", "predictions",
         "published_predictions",
     },
+    "time_series_classification": {
+        "series", "metric_series", "series_windows", "dataset_split", "trained_model", "model_promotion", "predictions",
+        "published_alerts",
+    },
 }
 
 
@@ -34,7 +38,7 @@ def test_every_asset_is_keyed_and_grouped_by_experiment():
     keys = graph.get_all_asset_keys()
     types = {c.experiment_name: c.pipeline_type for c in committed_configs()}
     experiments = set(types)
-    assert {"prod_discovery", "music_discovery", "antispam_bots", "clickbait_posts"} <= experiments
+    assert {"prod_discovery", "music_discovery", "antispam_bots", "clickbait_posts", "ok_monitoring_anomaly_detection"} <= experiments
     for experiment, kind in types.items():
         assert {k.path[-1] for k in keys if k.path[0] == experiment} == EXPECTED[kind]
     for key in keys:

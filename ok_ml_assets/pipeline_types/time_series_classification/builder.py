@@ -1,0 +1,188 @@
+"""The Dagster graph of a `time_series_classification` experiment: one asset per recipe stage, plus the shared lifecycle."""
+
+import json
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from ok_ml_assets.lifecycle.assets import (
+    PUBLISH_WHEN_GATES_PASS,
+    PromotionOutcome,
+    TrainedModel,
+    build_automation,
+    build_model_promotion,
+    lineage,
+    publication_metadata,
+    read_window,
+    recorded_versions,
+    require_champion,
+    statistics_metadata,
+    trained_model_output,
+    training_tags,
+)
+from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_checks
+from ok_ml_assets.lifecycle.datasets import build_dataset_asset
+from ok_ml_assets.lifecycle.gates import require_open_gates
+from ok_ml_assets.lifecycle.lineage import flatten
+from ok_ml_assets.lifecycle.operations import Rescoring
+from ok_ml_assets.lifecycle.publication import ROLLOUT, Provenance, publish_messages, with_arms
+from ok_ml_assets.pipeline_types.time_series_classification.config import TimeSeriesClassificationConfig
+from ok_ml_assets.pipeline_types.time_series_classification.payload import encode_messages
+from ok_ml_assets.pipeline_types.time_series_classification.recipe import (
+    SPLIT_COLUMN,
+    STAGES,
+    TEST,
+    Detector,
+    VersionFile,
+    part,
+    step_points,
+)
+from ok_ml_assets.pipeline_types.time_series_classification.windows import alert_metrics
+from ok_ml_assets.resources.kafka import KafkaResource
+from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts, metrics_json
+from ok_ml_assets.resources.registry import RegistryResource
+
+STAGE = {stage.output: stage for stage in STAGES}
+
+
+def trained_tags(facts: ModelVersionFacts, dataset: str) -> set[str]:
+    """The tags (days) of the series dataset a model version was trained on."""
+    return {entry["tag"] for entry in json.loads(facts.tags.get("datasets", "[]")) if entry["dataset"] == dataset}
+
+
+def load_detector(mlflow: MlflowResource, name: str, version: str) -> Detector:
+    """The detector of a registered version, as its logged pyfunc scores."""
+    return mlflow.load_model(name, version).unwrap_python_model().detector
+
+
+def champion_rescorer(config: TimeSeriesClassificationConfig):
+    """Re-scores the champion on the challenger's test windows, unless the champion trained on any of their days."""
+    dataset = config.datasets.series.dataset_name
+
+    def rescore(mlflow: MlflowResource, champion: ModelVersionFacts, challenger: ModelVersionFacts, evaluation: dict) -> Rescoring:
+        split = evaluation["dataset_split"]
+        test = part(split, TEST)
+        days = set(pd.to_datetime(test["ts"]).dt.date.astype(str))
+        overlap = sorted(trained_tags(champion, dataset) & days)
+        if overlap:
+            return Rescoring(None, f"it was trained on {len(overlap)} of the days in the challenger's test split "
+                                   f"({overlap[0]}..{overlap[-1]}), so re-scoring it there would flatter it")
+        detector = load_detector(mlflow, champion.name, champion.version)
+        metrics = alert_metrics(test, detector.scores(test), detector.threshold, step_points(split))
+        return Rescoring(metrics, f"scored on the challenger's {len(test)} test windows at its own threshold {detector.threshold:.4f}")
+
+    return rescore
+
+
+def log_detector(
+    mlflow: MlflowResource, config: TimeSeriesClassificationConfig, detector: Detector, metrics: dict[str, float], tags: dict[str, str],
+):
+    """Track a training in MLflow (params, event-level test metrics beside the baseline) and register its pyfunc."""
+    from ok_ml_assets.pipeline_types.time_series_classification.model import DetectorModel, model_files
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return mlflow.log_training(
+            experiment=config.experiment_name,
+            params=flatten(config.model_dump(mode="json")),
+            metrics=metrics,
+            tags=tags,
+            artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics)},
+            model=LoggedModel(DetectorModel(), model_files(detector, Path(tmp)), ("ok-ml-assets", "lightgbm", "numpy", "pandas")),
+        )
+
+
+def build_time_series_classification(config: TimeSeriesClassificationConfig) -> dg.Definitions:
+    """Every asset, check, job and schedule of one anomaly detection experiment."""
+    exp = config.experiment_name
+    key = lambda name: dg.AssetKey([exp, name])  # noqa: E731
+    window = config.datasets.series
+    common = {"key_prefix": [exp], "group_name": exp}
+
+    series = build_dataset_asset(exp, "series", window)
+
+    @dg.asset(**common, deps=[series.key], kinds={"pandas", "parquet"})
+    def metric_series(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+        """dataset_download + concat_datasets: the tagged versions' points (series, metric, timestamp, value, anomaly) in one table."""
+        versions, paths = read_window(registry.client(), window)
+        table = STAGE["metric_series"].run(config, {"series": [VersionFile(v.tag, p) for v, p in zip(versions, paths)]})
+        return dg.Output(table, metadata={
+            "dataset_versions": dg.MetadataValue.json(lineage(versions)),
+            "as_of": versions[-1].tag,
+            "points": dg.MetadataValue.int(len(table)),
+            "series": dg.MetadataValue.int(int(table["series_id"].nunique())),
+        })
+
+    @dg.asset(**common, kinds={"pandas", "parquet"})
+    def series_windows(metric_series: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        """build_windows: each series' windows with rolling statistics, seasonal deviations, rate of change and time features."""
+        table = STAGE["series_windows"].run(config, {"metric_series": metric_series})
+        return dg.Output(table, metadata={
+            "windows": dg.MetadataValue.int(len(table)),
+            "anomalous_share": dg.MetadataValue.float(float(table["anomaly"].mean())),
+            **statistics_metadata(config, "series_windows", table),
+        })
+
+    @dg.asset(**common, kinds={"pandas", "parquet"})
+    def dataset_split(series_windows: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        """split_dataset: the windows' time range cut in order into train, validation and test."""
+        table = STAGE["dataset_split"].run(config, {"series_windows": series_windows})
+        counts = table[SPLIT_COLUMN].value_counts()
+        return dg.Output(table, metadata={
+            **{f"{name}_windows": dg.MetadataValue.int(int(counts.get(name, 0))) for name in ("train", "validation", "test")},
+            "test_from": str(part(table, TEST)["ts"].min()),
+        })
+
+    @dg.asset(**common, kinds={"lightgbm", "mlflow"})
+    def trained_model(context: dg.AssetExecutionContext, dataset_split: pd.DataFrame, registry: RegistryResource,
+                      mlflow: MlflowResource) -> dg.Output[TrainedModel]:
+        """The window classifier's MLflow run and `challenger` version: event-level test metrics beside the robust z-score."""
+        versions = recorded_versions(context.instance, registry.client(), key("metric_series"))
+        values = {"dataset_split": dataset_split}
+        for stage in ("detector", "evaluation_report", "detector_at_threshold"):
+            values[stage] = STAGE[stage].run(config, values)
+        metrics = values["evaluation_report"].as_metrics()
+        registered = log_detector(mlflow, config, values["detector_at_threshold"], metrics, training_tags(context, config, versions))
+        return trained_model_output(registered, metrics, versions[-1].tag, output_name="result")
+
+    model_promotion = build_model_promotion(config, ("dataset_split",), rescore=champion_rescorer(config))
+
+    @dg.asset(**common, kinds={"lightgbm", "parquet"})
+    def predictions(series_windows: pd.DataFrame, trained_model: TrainedModel, mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
+        """Per series, its latest window's anomaly score and alert flag from the registered model."""
+        detector = load_detector(mlflow, trained_model.model_name, trained_model.model_version)
+        table = STAGE["predictions"].run(config, {"detector_at_threshold": detector, "series_windows": series_windows})
+        mlflow.log_predictions(trained_model.run_id, table)
+        return dg.Output(table, metadata={
+            "series": dg.MetadataValue.int(len(table)),
+            "alerts": dg.MetadataValue.int(int(table["alert"].sum())),
+            "threshold": dg.MetadataValue.float(detector.threshold),
+            "model": f"{trained_model.model_name} v{trained_model.model_version}",
+            **statistics_metadata(config, "predictions", table),
+        })
+
+    checks = build_experiment_checks(config, key)
+    gates = blocking_check_keys(checks)
+
+    @dg.asset(**common, kinds={"kafka"}, automation_condition=PUBLISH_WHEN_GATES_PASS)
+    def published_alerts(
+        context: dg.AssetExecutionContext,
+        predictions: pd.DataFrame,
+        trained_model: TrainedModel,
+        model_promotion: PromotionOutcome,
+        kafka: KafkaResource,
+        mlflow: MlflowResource,
+    ) -> dg.Output[pd.DataFrame]:
+        """Each rollout series' latest anomaly score and alert flag from the champion, in a compacted topic keyed by series id."""
+        require_open_gates(context, gates)
+        require_champion(mlflow, trained_model, model_promotion)
+        provenance = Provenance(exp, trained_model.model_name, trained_model.model_version, trained_model.run_id)
+        arms = with_arms(predictions, config.publication, trained_model.as_of, "series_id")
+        report = publish_messages(kafka, config.publication, encode_messages(arms[arms["arm"] == ROLLOUT], provenance))
+        context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
+        return dg.Output(arms, metadata=publication_metadata(report, config, len(predictions), trained_model))
+
+    refresh = [metric_series, series_windows, dataset_split, trained_model, model_promotion, predictions, published_alerts]
+    assets = dg.Definitions(assets=[series, *refresh], asset_checks=checks)
+    return dg.Definitions.merge(assets, build_automation(config, refresh, published_alerts))
