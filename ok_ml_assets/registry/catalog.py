@@ -39,6 +39,9 @@ class DatasetContract(BaseModel):
     partitioning: Literal["daily", "none"] = "daily"
     retention_days: int | None = Field(default=None, ge=1)
     primary_key: list[str] = []
+    period_column: str | None = Field(
+        default=None, description="A daily dataset's timestamp column whose every value falls on the version's day (its tag)."
+    )
     columns: dict[str, ColumnContract]
 
     @model_validator(mode="after")
@@ -46,6 +49,10 @@ class DatasetContract(BaseModel):
         missing = [c for c in self.primary_key if c not in self.columns]
         if missing:
             raise ValueError(f"primary_key names unknown columns {missing}")
+        if self.period_column is not None:
+            column = self.columns.get(self.period_column)
+            if column is None or column.type not in ("timestamp", "date") or self.partitioning != "daily":
+                raise ValueError("period_column must name a timestamp or date column of a daily dataset")
         return self
 
 

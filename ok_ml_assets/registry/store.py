@@ -232,7 +232,7 @@ class DataRegistry:
         if existing is not None:
             return registration, md5, existing["rows"]
         try:
-            rows, violations = validate_file(path, contract)
+            rows, violations = validate_file(path, contract, tag)
         except ValueError as error:
             raise RegistryError(f"{name}@{tag}: {error}") from None
         if violations:

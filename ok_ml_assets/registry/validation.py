@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 from dataclasses import dataclass
@@ -117,14 +118,33 @@ def _key_violations(con: duckdb.DuckDBPyConnection, contract: DatasetContract) -
     return [ContractViolation(",".join(contract.primary_key), "primary key is unique", int(rows), [list(e) for e in examples])]
 
 
+def _period_violations(con: duckdb.DuckDBPyConnection, contract: DatasetContract, tag: str | None) -> list[ContractViolation]:
+    """Rows of a daily version whose period column falls outside the day its tag names."""
+    if contract.period_column is None or tag is None:
+        return []
+    try:
+        day = dt.date.fromisoformat(tag)
+    except ValueError:
+        return [ContractViolation(contract.period_column, "the tag of a daily version is its day (YYYY-MM-DD)", 0, [tag])]
+    predicate = f"CAST({_quote(contract.period_column)} AS DATE) <> DATE '{day.isoformat()}'"
+    rows = con.execute(f"SELECT count(*) FROM data WHERE {predicate}").fetchone()[0]
+    if not rows:
+        return []
+    examples = con.execute(f"SELECT {_quote(contract.period_column)} FROM data WHERE {predicate} LIMIT {MAX_EXAMPLES}").fetchall()
+    return [ContractViolation(contract.period_column, f"falls on the version's day {day}", int(rows), [str(e[0]) for e in examples])]
+
+
 @functools.cache
 def _database(pid: int) -> duckdb.DuckDBPyConnection:
     """One in-memory DuckDB per process (a forked child gets its own): opening one costs more than validating a small file."""
     return duckdb.connect()
 
 
-def validate_file(path: Path, contract: DatasetContract) -> tuple[int, list[ContractViolation]]:
-    """Row count of the parquet file at `path` and every way it breaks `contract` (empty when it complies)."""
+def validate_file(path: Path, contract: DatasetContract, tag: str | None = None) -> tuple[int, list[ContractViolation]]:
+    """Row count of the parquet file at `path` and every way it breaks `contract` (empty when it complies).
+
+    With the version's `tag`, a contract's `period_column` is checked against the day the tag names.
+    """
     schema_problems = _schema_violations(read_schema(path), contract)
     rows = pq.ParquetFile(path).metadata.num_rows
     if rows == 0:
@@ -134,6 +154,6 @@ def validate_file(path: Path, contract: DatasetContract) -> tuple[int, list[Cont
     con = _database(os.getpid()).cursor()
     try:
         con.execute(f"CREATE TEMP VIEW data AS SELECT * FROM read_parquet({_literal(str(path))})")
-        return rows, _value_violations(con, contract) + _key_violations(con, contract)
+        return rows, _value_violations(con, contract) + _key_violations(con, contract) + _period_violations(con, contract, tag)
     finally:
         con.close()

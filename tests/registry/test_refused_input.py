@@ -155,3 +155,13 @@ def test_a_daily_dataset_refuses_a_tag_that_is_not_a_day(seeded, tmp_path):
     with pytest.raises(RegistryError, match=r"interactions@v2: 'interactions' is partitioned daily.*YYYY-MM-DD"):
         seeded.add("interactions", "v2", path)
     assert [v.ref for v in seeded.versions()] == before
+
+
+def test_a_point_outside_the_versions_day_is_refused(seeded, tmp_path):
+    day = pd.DataFrame({"series_id": [1, 1, 2], "service": "svc", "metric": "latency_ms", "value": 1.0, "anomaly": 0,
+                        "ts": pd.to_datetime(["2026-11-01 00:00", "2026-11-01 23:00", "2026-11-01 05:00"])})
+    path = tmp_path / "series.parquet"
+    day.to_parquet(path, index=False)
+    refuse(seeded, "ok_monitoring_time_series", "2026-11-02", path,
+           r"column 'ts' breaks rule falls on the version's day 2026-11-02: 3 rows, e\.g\. \['2026-11-01 00:00:00'")
+    assert seeded.add("ok_monitoring_time_series", "2026-11-01", path).rows == 3
