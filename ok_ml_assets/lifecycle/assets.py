@@ -2,7 +2,8 @@
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -10,13 +11,22 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from ok_ml_assets.configs import DatasetWindow, ExperimentConfig
-from ok_ml_assets.lifecycle.lineage import config_hash, git_state
+from ok_ml_assets.lifecycle.gates import require_open_gates
+from ok_ml_assets.lifecycle.lineage import config_hash, flatten, git_state
 from ok_ml_assets.lifecycle.operations import Rescoring, promote_challenger
 from ok_ml_assets.lifecycle.promotion import TRAINED_BY, PromotionPolicy
+from ok_ml_assets.lifecycle.publication import ROLLOUT, Provenance, publish_messages, with_arms
 from ok_ml_assets.monitoring import summarize
 from ok_ml_assets.registry import DataRegistry, DatasetVersion
-from ok_ml_assets.resources.kafka import PublicationReport
-from ok_ml_assets.resources.mlflow import CHAMPION, MlflowResource, ModelVersionFacts
+from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
+from ok_ml_assets.resources.mlflow import (
+    CHAMPION,
+    LoggedModel,
+    MlflowResource,
+    ModelVersionFacts,
+    RegisteredModel,
+    metrics_json,
+)
 from ok_ml_assets.settings import PROJECT_ROOT
 
 # The instance limits runs carrying this tag to one per experiment (ok_ml_assets/instance/dagster.yaml).
@@ -120,7 +130,7 @@ def promotion_policy(config: ExperimentConfig) -> PromotionPolicy:
 
 
 def trained_model_output(
-    registered, metrics: dict[str, float], as_of: str, output_name: str = "trained_model"
+    registered: RegisteredModel, metrics: dict[str, float], as_of: str, output_name: str = "trained_model"
 ) -> dg.Output[TrainedModel]:
     """The `trained_model` value of a training, with its run, version and metrics as metadata.
 
@@ -173,6 +183,51 @@ def require_champion(mlflow: MlflowResource, trained_model: TrainedModel, promot
     current = mlflow.alias_version(name, CHAMPION)
     if current != version:
         raise PromotionRefused(f"{name} v{version} is no longer the champion (champion is v{current}); nothing published")
+
+
+def trained_dataset_tags(facts: ModelVersionFacts, dataset: str) -> list[str]:
+    """The tags of one dataset a model version was trained on, oldest first (from its lineage tags)."""
+    return sorted(entry["tag"] for entry in json.loads(facts.tags.get("datasets", "[]")) if entry["dataset"] == dataset)
+
+
+def log_training_run(
+    mlflow: MlflowResource, config: ExperimentConfig, metrics: dict[str, float], tags: dict[str, str], model: LoggedModel,
+    artifacts: dict[str, str] | None = None,
+) -> RegisteredModel:
+    """Track a training (every YAML parameter, metrics, the exact config, extra artifacts) and register it as `challenger`."""
+    return mlflow.log_training(
+        experiment=config.experiment_name,
+        params=flatten(config.model_dump(mode="json")),
+        metrics=metrics,
+        tags=tags,
+        artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics), **(artifacts or {})},
+        model=model,
+    )
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What a publication sent: every entity with its arm, the rollout's rows and the broker's report."""
+
+    arms: pd.DataFrame
+    rollout: pd.DataFrame
+    report: PublicationReport
+
+
+def publish_champion(
+    context: dg.AssetExecutionContext, config: ExperimentConfig, gates: Sequence[dg.AssetCheckKey], predictions: pd.DataFrame,
+    trained_model: TrainedModel, promotion: PromotionOutcome, kafka: KafkaResource, mlflow: MlflowResource,
+    key_column: str, encode: Callable[[pd.DataFrame, Provenance], Iterable[tuple[bytes, bytes]]],
+) -> Publication:
+    """Publish the rollout's predictions, all or nothing, only when every blocking check passed and the model is champion."""
+    require_open_gates(context, gates)
+    require_champion(mlflow, trained_model, promotion)
+    provenance = Provenance(config.experiment_name, trained_model.model_name, trained_model.model_version, trained_model.run_id)
+    arms = with_arms(predictions, config.publication, trained_model.as_of, key_column)
+    rollout = arms[arms["arm"] == ROLLOUT]
+    report = publish_messages(kafka, config.publication, encode(rollout, provenance))
+    context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
+    return Publication(arms, rollout, report)
 
 
 def publication_metadata(report: PublicationReport, config: ExperimentConfig, eligible: int, model: TrainedModel) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -36,6 +37,22 @@ def rollout_bucket(entity_id: int, salt: str) -> float:
 def in_rollout(entity_ids: np.ndarray, fraction: float, salt: str) -> np.ndarray:
     """True for entities in the rollout arm: the same ones for the same salt and fraction, on every run."""
     return np.fromiter((rollout_bucket(int(u), salt) < fraction for u in entity_ids), dtype=bool, count=len(entity_ids))
+
+
+def envelope(schema: str, version: int, body: dict, provenance: Provenance) -> bytes:
+    """A published value: the schema and its version, the type's fields, then where it came from, as compact JSON."""
+    return json.dumps(
+        {
+            "schema": schema,
+            "version": version,
+            **body,
+            "experiment": provenance.experiment,
+            "model": {"name": provenance.model_name, "version": provenance.model_version},
+            "run_id": provenance.run_id,
+            "generated_at": provenance.generated_at,
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def message_key(entity_id: int) -> bytes:

@@ -1,6 +1,5 @@
 """The Dagster graph of a `recommendation_als` experiment: one asset per recipe stage, plus the shared lifecycle."""
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -15,21 +14,20 @@ from ok_ml_assets.lifecycle.assets import (
     build_automation,
     build_model_promotion,
     lineage,
+    log_training_run,
     publication_metadata,
+    publish_champion,
     read_window,
     recorded_versions,
-    require_champion,
     statistics_metadata,
     tag_date,
+    trained_dataset_tags,
     trained_model_output,
     training_tags,
 )
 from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_checks
 from ok_ml_assets.lifecycle.datasets import build_dataset_asset
-from ok_ml_assets.lifecycle.gates import require_open_gates
-from ok_ml_assets.lifecycle.lineage import flatten
 from ok_ml_assets.lifecycle.operations import Rescoring
-from ok_ml_assets.lifecycle.publication import ROLLOUT, Provenance, publish_messages, with_arms
 from ok_ml_assets.pipeline_types.recommendation_als import quality
 from ok_ml_assets.pipeline_types.recommendation_als.config import RecommendationAlsConfig
 from ok_ml_assets.pipeline_types.recommendation_als.evaluation import rescore_lists
@@ -41,7 +39,7 @@ from ok_ml_assets.pipeline_types.recommendation_als.recipe import STAGE, DailyFi
 from ok_ml_assets.pipeline_types.recommendation_als.training import Embeddings
 from ok_ml_assets.registry import DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource
-from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts, metrics_json
+from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts
 from ok_ml_assets.resources.monitoring import MonitoringResource
 from ok_ml_assets.resources.registry import RegistryResource
 
@@ -69,17 +67,12 @@ def embedding_arrays(embeddings: Embeddings, subscribed: pd.DataFrame, k: int) -
             "subscribed_source_ids": subscribed["source_id"].to_numpy(np.int64), "k": np.array(k)}
 
 
-def interaction_tags(facts: ModelVersionFacts, dataset: str) -> list[str]:
-    """The interaction tags a model version was trained on, oldest first."""
-    return sorted(entry["tag"] for entry in json.loads(facts.tags.get("datasets", "[]")) if entry["dataset"] == dataset)
-
-
 def champion_rescorer(config: RecommendationAlsConfig):
     """Re-scores the champion's logged model on the challenger's holdout, unless the champion trained on those days."""
     dataset, holdout_days, k = config.datasets.interactions.dataset_name, config.evaluation.holdout_days, config.evaluation.k
 
     def rescore(mlflow: MlflowResource, champion: ModelVersionFacts, challenger: ModelVersionFacts, evaluation: dict) -> Rescoring:
-        seen, holdout = interaction_tags(champion, dataset), interaction_tags(challenger, dataset)[-holdout_days:]
+        seen, holdout = trained_dataset_tags(champion, dataset), trained_dataset_tags(challenger, dataset)[-holdout_days:]
         if not holdout or (seen and seen[-1] >= holdout[0]):
             return Rescoring(None, f"its data (through {seen[-1] if seen else '?'}) covers the challenger's holdout "
                                    f"(from {holdout[0] if holdout else '?'}), so re-scoring it there would flatter it")
@@ -102,14 +95,8 @@ def log_recommender(
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "embeddings.npz"
         np.savez(weights, **embedding_arrays(embeddings, subscribed, config.recommendations.top_k))
-        return mlflow.log_training(
-            experiment=config.experiment_name,
-            params=flatten(config.model_dump(mode="json")),
-            metrics=metrics,
-            tags=tags,
-            artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics)},
-            model=LoggedModel(RecommenderModel(), {"embeddings": weights}, ("ok-ml-assets", "numpy", "pandas", "scipy")),
-        )
+        model = LoggedModel(RecommenderModel(), {"embeddings": weights}, ("ok-ml-assets", "numpy", "pandas", "scipy"))
+        return log_training_run(mlflow, config, metrics, tags, model)
 
 
 def build_scores_finite_check(key) -> dg.AssetChecksDefinition:
@@ -253,18 +240,10 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         monitoring: MonitoringResource,
     ) -> dg.Output[pd.DataFrame]:
         """The rollout users' lists from the champion model in a compacted Kafka topic keyed by user id (arms kept for online metrics)."""
-        require_open_gates(context, gates)
-        require_champion(mlflow, trained_model, model_promotion)
-        provenance = Provenance(
-            experiment=exp, model_name=trained_model.model_name, model_version=trained_model.model_version,
-            run_id=trained_model.run_id,
-        )
-        lists = with_arms(recommendations, config.publication, trained_model.as_of)
-        rollout = lists[lists["arm"] == ROLLOUT]
-        report = publish_messages(kafka, config.publication, encode_messages(rollout, provenance))
-        monitoring.store().record_published(exp, "recommendations", rollout)
-        context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
-        return dg.Output(lists, metadata=publication_metadata(report, config, len(recommendations), trained_model))
+        sent = publish_champion(context, config, gates, recommendations, trained_model, model_promotion, kafka, mlflow,
+                                "user_id", encode_messages)
+        monitoring.store().record_published(exp, "recommendations", sent.rollout)
+        return dg.Output(sent.arms, metadata=publication_metadata(sent.report, config, len(recommendations), trained_model))
 
     @dg.asset(**common, kinds={"duckdb"})
     def online_metrics(published_recommendations: pd.DataFrame, registry: RegistryResource) -> dg.Output[pd.DataFrame]:

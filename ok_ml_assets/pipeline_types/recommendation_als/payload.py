@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pandas as pd
 
-from ok_ml_assets.lifecycle.publication import Provenance, message_key
+from ok_ml_assets.lifecycle.publication import Provenance, envelope, message_key
 
 MESSAGE_SCHEMA = "ok_ml.recommendations"
 MESSAGE_VERSION = 1
@@ -15,19 +14,8 @@ MESSAGE_VERSION = 1
 
 def message_value(user_id: int, source_ids: list, scores: list, provenance: Provenance) -> bytes:
     """The versioned JSON value of one user's recommendations."""
-    return json.dumps(
-        {
-            "schema": MESSAGE_SCHEMA,
-            "version": MESSAGE_VERSION,
-            "user_id": int(user_id),
-            "items": [{"source_id": int(s), "score": round(float(c), 6)} for s, c in zip(source_ids, scores)],
-            "experiment": provenance.experiment,
-            "model": {"name": provenance.model_name, "version": provenance.model_version},
-            "run_id": provenance.run_id,
-            "generated_at": provenance.generated_at,
-        },
-        separators=(",", ":"),
-    ).encode()
+    items = [{"source_id": int(s), "score": round(float(c), 6)} for s, c in zip(source_ids, scores)]
+    return envelope(MESSAGE_SCHEMA, MESSAGE_VERSION, {"user_id": int(user_id), "items": items}, provenance)
 
 
 def encode_messages(recommendations: pd.DataFrame, provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:

@@ -1,6 +1,5 @@
 """The Dagster graph of a `tabular_classification` experiment: one asset per recipe stage, plus the shared lifecycle."""
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -15,20 +14,19 @@ from ok_ml_assets.lifecycle.assets import (
     build_automation,
     build_model_promotion,
     lineage,
+    log_training_run,
     publication_metadata,
+    publish_champion,
     read_window,
     recorded_versions,
-    require_champion,
     statistics_metadata,
+    trained_dataset_tags,
     trained_model_output,
     training_tags,
 )
 from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_checks
 from ok_ml_assets.lifecycle.datasets import build_dataset_asset
-from ok_ml_assets.lifecycle.gates import require_open_gates
-from ok_ml_assets.lifecycle.lineage import flatten
 from ok_ml_assets.lifecycle.operations import Rescoring
-from ok_ml_assets.lifecycle.publication import ROLLOUT, Provenance, publish_messages, with_arms
 from ok_ml_assets.pipeline_types.tabular_classification.config import TabularClassificationConfig
 from ok_ml_assets.pipeline_types.tabular_classification.payload import encode_messages
 from ok_ml_assets.pipeline_types.tabular_classification.recipe import (
@@ -45,15 +43,10 @@ from ok_ml_assets.pipeline_types.tabular_classification.recipe import (
     score_split,
 )
 from ok_ml_assets.resources.kafka import KafkaResource
-from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts, metrics_json
+from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts
 from ok_ml_assets.resources.registry import RegistryResource
 
 STAGE = {stage.output: stage for stage in STAGES}
-
-
-def trained_tags(facts: ModelVersionFacts, dataset: str) -> set[str]:
-    """The tags of the labelled dataset a model version was trained on."""
-    return {entry["tag"] for entry in json.loads(facts.tags.get("datasets", "[]")) if entry["dataset"] == dataset}
 
 
 def load_classifier(mlflow: MlflowResource, name: str, version: str) -> Classifier:
@@ -67,7 +60,7 @@ def champion_rescorer(config: TabularClassificationConfig):
 
     def rescore(mlflow: MlflowResource, champion: ModelVersionFacts, challenger: ModelVersionFacts, evaluation: dict) -> Rescoring:
         test = part(evaluation["dataset_split"], TEST)
-        overlap = sorted(trained_tags(champion, dataset) & set(test[VERSION_COLUMN]))
+        overlap = sorted(set(trained_dataset_tags(champion, dataset)) & set(test[VERSION_COLUMN]))
         if overlap:
             return Rescoring(None, f"it was trained on {len(overlap)} of the versions in the challenger's test split "
                                    f"({overlap[0]}..{overlap[-1]}), so re-scoring it there would flatter it")
@@ -87,16 +80,10 @@ def log_classifier(
     from ok_ml_assets.pipeline_types.tabular_classification.model import ClassifierModel, model_files
 
     with tempfile.TemporaryDirectory() as tmp:
-        return mlflow.log_training(
-            experiment=config.experiment_name,
-            params=flatten(config.model_dump(mode="json")),
-            metrics=metrics,
-            tags=tags,
-            artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics),
-                       "feature_importance.csv": classifier.importance.to_csv(index=False)},
-            model=LoggedModel(ClassifierModel(), model_files(classifier, config.features.id_column, Path(tmp)),
-                              ("ok-ml-assets", "lightgbm", "numpy", "pandas", "scikit-learn")),
-        )
+        model = LoggedModel(ClassifierModel(), model_files(classifier, config.features.id_column, Path(tmp)),
+                            ("ok-ml-assets", "lightgbm", "numpy", "pandas", "scikit-learn"))
+        importance = {"feature_importance.csv": classifier.importance.to_csv(index=False)}
+        return log_training_run(mlflow, config, metrics, tags, model, importance)
 
 
 def class_rates(labels: pd.Series, classes: list[str]) -> dict[str, dg.MetadataValue]:
@@ -204,15 +191,10 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
         mlflow: MlflowResource,
     ) -> dg.Output[pd.DataFrame]:
         """The rollout entities' predictions from the champion model in a compacted Kafka topic keyed by entity id."""
-        require_open_gates(context, gates)
-        require_champion(mlflow, trained_model, model_promotion)
-        provenance = Provenance(exp, trained_model.model_name, trained_model.model_version, trained_model.run_id)
-        arms = with_arms(predictions, config.publication, trained_model.as_of, config.features.id_column)
-        rollout = arms[arms["arm"] == ROLLOUT]
-        messages = encode_messages(rollout, config.features.id_column, config.classes, provenance)
-        report = publish_messages(kafka, config.publication, messages)
-        context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
-        return dg.Output(arms, metadata=publication_metadata(report, config, len(predictions), trained_model))
+        id_column = config.features.id_column
+        sent = publish_champion(context, config, gates, predictions, trained_model, model_promotion, kafka, mlflow, id_column,
+                                lambda rollout, provenance: encode_messages(rollout, id_column, config.classes, provenance))
+        return dg.Output(sent.arms, metadata=publication_metadata(sent.report, config, len(predictions), trained_model))
 
     refresh = [labelled_examples, dataset_split, trained_model, model_promotion, predictions, published_predictions]
     assets = dg.Definitions(assets=[examples, *refresh], asset_checks=checks)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pandas as pd
 
-from ok_ml_assets.lifecycle.publication import Provenance, message_key
+from ok_ml_assets.lifecycle.publication import Provenance, envelope, message_key
 
 MESSAGE_SCHEMA = "ok_ml.classification"
 MESSAGE_VERSION = 1
@@ -16,22 +15,14 @@ MESSAGE_VERSION = 1
 def message_value(entity_id: int, label: str, score: float, flagged: int, classes: list[str], probabilities: list,
                   provenance: Provenance) -> bytes:
     """The versioned JSON value of one entity's prediction."""
-    return json.dumps(
-        {
-            "schema": MESSAGE_SCHEMA,
-            "version": MESSAGE_VERSION,
-            "entity_id": int(entity_id),
-            "label": str(label),
-            "score": round(float(score), 6),
-            "flagged": bool(flagged),
-            "probabilities": {name: round(float(p), 6) for name, p in zip(classes, probabilities)},
-            "experiment": provenance.experiment,
-            "model": {"name": provenance.model_name, "version": provenance.model_version},
-            "run_id": provenance.run_id,
-            "generated_at": provenance.generated_at,
-        },
-        separators=(",", ":"),
-    ).encode()
+    body = {
+        "entity_id": int(entity_id),
+        "label": str(label),
+        "score": round(float(score), 6),
+        "flagged": bool(flagged),
+        "probabilities": {name: round(float(p), 6) for name, p in zip(classes, probabilities)},
+    }
+    return envelope(MESSAGE_SCHEMA, MESSAGE_VERSION, body, provenance)
 
 
 def encode_messages(predictions: pd.DataFrame, id_column: str, classes: list[str], provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:

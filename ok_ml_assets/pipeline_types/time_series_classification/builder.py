@@ -1,6 +1,5 @@
 """The Dagster graph of a `time_series_classification` experiment: one asset per recipe stage, plus the shared lifecycle."""
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -14,20 +13,19 @@ from ok_ml_assets.lifecycle.assets import (
     build_automation,
     build_model_promotion,
     lineage,
+    log_training_run,
     publication_metadata,
+    publish_champion,
     read_window,
     recorded_versions,
-    require_champion,
     statistics_metadata,
+    trained_dataset_tags,
     trained_model_output,
     training_tags,
 )
 from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_checks
 from ok_ml_assets.lifecycle.datasets import build_dataset_asset
-from ok_ml_assets.lifecycle.gates import require_open_gates
-from ok_ml_assets.lifecycle.lineage import flatten
 from ok_ml_assets.lifecycle.operations import Rescoring
-from ok_ml_assets.lifecycle.publication import ROLLOUT, Provenance, publish_messages, with_arms
 from ok_ml_assets.pipeline_types.time_series_classification.config import TimeSeriesClassificationConfig
 from ok_ml_assets.pipeline_types.time_series_classification.payload import encode_messages
 from ok_ml_assets.pipeline_types.time_series_classification.recipe import (
@@ -41,15 +39,10 @@ from ok_ml_assets.pipeline_types.time_series_classification.recipe import (
 )
 from ok_ml_assets.pipeline_types.time_series_classification.windows import alert_metrics
 from ok_ml_assets.resources.kafka import KafkaResource
-from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts, metrics_json
+from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts
 from ok_ml_assets.resources.registry import RegistryResource
 
 STAGE = {stage.output: stage for stage in STAGES}
-
-
-def trained_tags(facts: ModelVersionFacts, dataset: str) -> set[str]:
-    """The tags (days) of the series dataset a model version was trained on."""
-    return {entry["tag"] for entry in json.loads(facts.tags.get("datasets", "[]")) if entry["dataset"] == dataset}
 
 
 def load_detector(mlflow: MlflowResource, name: str, version: str) -> Detector:
@@ -65,7 +58,7 @@ def champion_rescorer(config: TimeSeriesClassificationConfig):
         split = evaluation["dataset_split"]
         test = part(split, TEST)
         days = set(pd.to_datetime(test["ts"]).dt.date.astype(str))
-        overlap = sorted(trained_tags(champion, dataset) & days)
+        overlap = sorted(set(trained_dataset_tags(champion, dataset)) & days)
         if overlap:
             return Rescoring(None, f"it was trained on {len(overlap)} of the days in the challenger's test split "
                                    f"({overlap[0]}..{overlap[-1]}), so re-scoring it there would flatter it")
@@ -83,14 +76,8 @@ def log_detector(
     from ok_ml_assets.pipeline_types.time_series_classification.model import DetectorModel, model_files
 
     with tempfile.TemporaryDirectory() as tmp:
-        return mlflow.log_training(
-            experiment=config.experiment_name,
-            params=flatten(config.model_dump(mode="json")),
-            metrics=metrics,
-            tags=tags,
-            artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics)},
-            model=LoggedModel(DetectorModel(), model_files(detector, Path(tmp)), ("ok-ml-assets", "lightgbm", "numpy", "pandas")),
-        )
+        model = LoggedModel(DetectorModel(), model_files(detector, Path(tmp)), ("ok-ml-assets", "lightgbm", "numpy", "pandas"))
+        return log_training_run(mlflow, config, metrics, tags, model)
 
 
 def build_time_series_classification(config: TimeSeriesClassificationConfig) -> dg.Definitions:
@@ -175,13 +162,9 @@ def build_time_series_classification(config: TimeSeriesClassificationConfig) -> 
         mlflow: MlflowResource,
     ) -> dg.Output[pd.DataFrame]:
         """Each rollout series' latest anomaly score and alert flag from the champion, in a compacted topic keyed by series id."""
-        require_open_gates(context, gates)
-        require_champion(mlflow, trained_model, model_promotion)
-        provenance = Provenance(exp, trained_model.model_name, trained_model.model_version, trained_model.run_id)
-        arms = with_arms(predictions, config.publication, trained_model.as_of, "series_id")
-        report = publish_messages(kafka, config.publication, encode_messages(arms[arms["arm"] == ROLLOUT], provenance))
-        context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
-        return dg.Output(arms, metadata=publication_metadata(report, config, len(predictions), trained_model))
+        sent = publish_champion(context, config, gates, predictions, trained_model, model_promotion, kafka, mlflow, "series_id",
+                                encode_messages)
+        return dg.Output(sent.arms, metadata=publication_metadata(sent.report, config, len(predictions), trained_model))
 
     refresh = [metric_series, series_windows, dataset_split, trained_model, model_promotion, predictions, published_alerts]
     assets = dg.Definitions(assets=[series, *refresh], asset_checks=checks)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pandas as pd
 
-from ok_ml_assets.lifecycle.publication import Provenance, message_key
+from ok_ml_assets.lifecycle.publication import Provenance, envelope, message_key
 
 MESSAGE_SCHEMA = "ok_ml.anomaly"
 MESSAGE_VERSION = 1
@@ -15,23 +14,15 @@ MESSAGE_VERSION = 1
 
 def message_value(row, provenance: Provenance) -> bytes:
     """The versioned JSON value of one series' latest window."""
-    return json.dumps(
-        {
-            "schema": MESSAGE_SCHEMA,
-            "version": MESSAGE_VERSION,
-            "series_id": int(row.series_id),
-            "service": str(row.service),
-            "metric": str(row.metric),
-            "window_end": pd.Timestamp(row.window_end).isoformat(),
-            "score": round(float(row.score), 6),
-            "alert": bool(row.alert),
-            "experiment": provenance.experiment,
-            "model": {"name": provenance.model_name, "version": provenance.model_version},
-            "run_id": provenance.run_id,
-            "generated_at": provenance.generated_at,
-        },
-        separators=(",", ":"),
-    ).encode()
+    body = {
+        "series_id": int(row.series_id),
+        "service": str(row.service),
+        "metric": str(row.metric),
+        "window_end": pd.Timestamp(row.window_end).isoformat(),
+        "score": round(float(row.score), 6),
+        "alert": bool(row.alert),
+    }
+    return envelope(MESSAGE_SCHEMA, MESSAGE_VERSION, body, provenance)
 
 
 def encode_messages(predictions: pd.DataFrame, provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:
