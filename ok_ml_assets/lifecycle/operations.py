@@ -92,7 +92,7 @@ def rollback(mlflow: MlflowResource, kafka: KafkaResource, experiment: str, vers
     kind = pipeline_type(config.pipeline_type)
     predictions = mlflow.load_predictions(facts.run_id)
     provenance = Provenance(experiment, experiment, target, facts.run_id)
-    arms = with_arms(predictions, config.publication, "", kind.key_column)
+    arms = with_arms(predictions, config.publication, "", kind.key_column(config))
     # Publish first: the transaction either lands whole or not at all, and only then does the alias move.
     messages = kind.encode_messages(config, arms[arms["arm"] == ROLLOUT], provenance)
     report = publish_messages(kafka, config.publication, messages)

@@ -29,8 +29,6 @@ class PipelineType(ABC):
     """A kind of model: its config, its Dagster graph, its payload, its synthetic data and its reproduction."""
 
     name: ClassVar[str]
-    # Entity id of each prediction: the Kafka key and the key of the online store.
-    key_column: ClassVar[str]
     # The asset that publishes to Kafka (beside `trained_model` and `model_promotion`, which every type has).
     published_asset: ClassVar[str]
 
@@ -38,6 +36,10 @@ class PipelineType(ABC):
     @abstractmethod
     def config_model(self) -> type[ExperimentConfig]:
         """The pydantic model of this type's experiment YAML (a subclass of ExperimentConfig)."""
+
+    @abstractmethod
+    def key_column(self, config: ExperimentConfig) -> str:
+        """The entity id column of an experiment's predictions: the Kafka key and the key of the online store."""
 
     @abstractmethod
     def build(self, config: ExperimentConfig) -> dg.Definitions:

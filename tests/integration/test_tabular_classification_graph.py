@@ -103,3 +103,19 @@ def test_promotion_refuses_a_worse_model(home, bots_home, settings, instance):
     facts = build_resources(settings)["mlflow"].facts(NAME, "2")
     assert facts.tags["promotion_decision"] == "rejected" and "regresses more than 5%" in facts.tags["promotion_reason"]
     assert read_topic(settings.kafka_bootstrap_servers, topic) == before
+
+
+def test_reproduce_and_rollback_work_for_a_classifier(home, bots_home, settings, instance):
+    from ok_ml_assets.lifecycle import reproduce, rollback
+
+    assert refresh(settings, instance).success
+    assert refresh(settings, instance).success
+    resources = build_resources(settings)
+    result = reproduce(resources["mlflow"], registry_client(settings), NAME, "2")
+    assert result.reproduced, result.verdict()
+    assert {"pr_auc", "roc_auc", "threshold"} <= set(result.metrics)
+    target, report = rollback(resources["mlflow"], resources["kafka"], NAME, "1")
+    assert target == "1" and report.messages > 1000
+    assert resources["mlflow"].alias_version(NAME, "champion") == "1"
+    published = read_topic(settings.kafka_bootstrap_servers, bots_home["publication"]["topic"])
+    assert {values[-1]["model"]["version"] for values in published.values()} == {"1"}

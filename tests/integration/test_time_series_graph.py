@@ -129,3 +129,17 @@ def build_resources_at(home):
     from ok_ml_assets.resources.mlflow import MlflowResource
 
     return MlflowResource(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+
+
+def test_reproduce_and_rollback_work_for_a_detector(series_home, settings, instance):
+    from ok_ml_assets.lifecycle import reproduce, rollback
+
+    assert refresh(settings, instance).success
+    assert refresh(settings, instance).success
+    resources = build_resources(settings)
+    result = reproduce(resources["mlflow"], registry_client(settings), NAME, "2")
+    assert result.reproduced, result.verdict()
+    target, report = rollback(resources["mlflow"], resources["kafka"], NAME, "1")
+    assert target == "1" and report.messages == SERIES
+    published = read_topic(settings.kafka_bootstrap_servers, series_home["publication"]["topic"])
+    assert {values[-1]["model"]["version"] for values in published.values()} == {"1"}

@@ -46,9 +46,11 @@ class ToyConfig(ExperimentConfig):
 
 class ToyThreshold(PipelineType):
     name = "toy_threshold"
-    key_column = "entity_id"
     published_asset = "flags"
     config_model = ToyConfig
+
+    def key_column(self, config):
+        return "entity_id"
 
     def build(self, config):
         @dg.asset(key=[config.experiment_name, "flags"], group_name=config.experiment_name)

@@ -21,13 +21,16 @@ class RecommendationAls(PipelineType):
     """Implicit-feedback ALS recommending sources a user does not follow yet (groups, music, games...)."""
 
     name = "recommendation_als"
-    key_column = "user_id"
     published_asset = "published_recommendations"
 
     @property
     def config_model(self) -> type[RecommendationAlsConfig]:
         """The YAML model: the shared sections plus features, model, evaluation, recommendations and synthetic."""
         return RecommendationAlsConfig
+
+    def key_column(self, config: RecommendationAlsConfig) -> str:
+        """Recommendations are keyed by user."""
+        return "user_id"
 
     def build(self, config: RecommendationAlsConfig) -> dg.Definitions:
         """The experiment's assets, checks, jobs, schedules and sensors."""

@@ -21,13 +21,16 @@ class TabularClassification(PipelineType):
     """Binary or multiclass classifiers of entities (accounts, posts) from declared tabular features."""
 
     name = "tabular_classification"
-    key_column = "entity_id"
     published_asset = "published_predictions"
 
     @property
     def config_model(self) -> type[TabularClassificationConfig]:
         """The YAML model: the shared sections plus the talk's stages (concat_datasets, split_dataset, ...)."""
         return TabularClassificationConfig
+
+    def key_column(self, config: TabularClassificationConfig) -> str:
+        """Scores are keyed by the YAML's entity id column (account_id, post_id...)."""
+        return config.features.id_column
 
     def build(self, config: TabularClassificationConfig) -> dg.Definitions:
         """The experiment's assets, checks, jobs, schedules and sensors."""

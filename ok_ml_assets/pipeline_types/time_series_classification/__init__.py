@@ -21,13 +21,16 @@ class TimeSeriesClassification(PipelineType):
     """Anomaly detection on many services' metric series: a classifier of anomalous windows, alerting per series."""
 
     name = "time_series_classification"
-    key_column = "series_id"
     published_asset = "published_alerts"
 
     @property
     def config_model(self) -> type[TimeSeriesClassificationConfig]:
         """The YAML model: the shared sections plus windows, split_dataset, model, evaluation and synthetic."""
         return TimeSeriesClassificationConfig
+
+    def key_column(self, config: TimeSeriesClassificationConfig) -> str:
+        """Alerts are keyed by series."""
+        return "series_id"
 
     def build(self, config: TimeSeriesClassificationConfig) -> dg.Definitions:
         """The experiment's assets, checks, jobs, schedules and sensors."""
