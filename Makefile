@@ -6,6 +6,11 @@ UV := .cache/uv/bin/uv
 export OK_ML_HOME ?= $(CURDIR)/.ok_ml
 export DAGSTER_HOME ?= $(OK_ML_HOME)/dagster
 PRESET ?= default
+DAGSTER_PORT ?= 3000
+MLFLOW_PORT ?= 5000
+# Where the two UIs are served: each links to the other (Dagster assets -> MLflow runs, MLflow runs -> Dagster runs).
+export OK_ML_DAGSTER_UI_URL ?= http://127.0.0.1:$(DAGSTER_PORT)
+export OK_ML_MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
 
 .PHONY: install run test lint dev mlflow-ui kafka-up kafka-down kafka-fetch clean
 
@@ -40,10 +45,10 @@ lint: install
 dev: install kafka-up
 	mkdir -p $(DAGSTER_HOME)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp ok_ml_assets/instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 mlflow-ui: install
-	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(OK_ML_HOME)/mlflow/mlflow.db}" -h 127.0.0.1 -p 5000
+	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(OK_ML_HOME)/mlflow/mlflow.db}" -h 127.0.0.1 -p $(MLFLOW_PORT) --workers 1
 
 clean: kafka-down
 	rm -rf $(OK_ML_HOME)

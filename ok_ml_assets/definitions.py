@@ -22,7 +22,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "registry": RegistryResource(
             repo_dir=str(settings.registry_repo), remote=settings.dvc_remote, catalog_path=str(settings.catalog_path)
         ),
-        "mlflow": MlflowResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root),
+        "mlflow": MlflowResource(
+            tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root,
+            ui_url=settings.mlflow_ui_url, dagster_ui_url=settings.dagster_ui_url,
+        ),
         "kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers, security=settings.kafka_security),
         "monitoring": MonitoringResource(reference_dir=str(settings.monitoring_dir)),
     }

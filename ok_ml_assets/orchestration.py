@@ -73,6 +73,18 @@ def register_synthetic(client: DataRegistry, configs: list[ExperimentConfig], pr
     return registered
 
 
+def other_worlds(client: DataRegistry, configs: list[ExperimentConfig], preset: str, seed: int) -> dict[str, str]:
+    """Datasets the experiments read whose registered versions come from another world than the one asked for."""
+    wanted = f"synthetic:{preset}:{seed}"
+    sources: dict[str, str] = {}
+    for name in sorted({w.dataset_name for c in configs for w in c.dataset_windows().values()}):
+        origins = {v.source.rsplit(":", 1)[0] if v.source.startswith("synthetic:") else (v.source or "registered by hand")
+                   for v in client.versions(name)}
+        if origins and origins != {wanted}:
+            sources[name] = ", ".join(sorted(origins))
+    return sources
+
+
 def sync_partitions(instance: dg.DagsterInstance, client: DataRegistry) -> dict[str, list[str]]:
     """Add every registered tag as a partition of its dataset; return the tags per dataset."""
     tags: dict[str, list[str]] = {}
@@ -138,6 +150,9 @@ def run_experiments(settings: Settings, preset: str, seed: int, experiments: lis
         if registered:
             names = sorted({v.name for v in registered})
             print(f"registered {len(registered)} synthetic versions of {', '.join(names)} ({preset} preset) in {client.root}")
+        for name, origin in other_worlds(client, configs, preset, seed).items():
+            print(f"note: {name} keeps its registered versions ({origin}), not the {preset} preset with seed {seed}; "
+                  f"to start over: make clean, then make run PRESET={preset}")
     with timed(setup, "sync partitions"):
         tags = sync_partitions(instance, client)
     for config in configs:
@@ -164,16 +179,25 @@ def step_timings(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
     return timings
 
 
-def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict:
+def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str | None = None) -> dict:
     records = instance.fetch_materializations(key, limit=1).records
-    if not records:
+    if not records or (run_id is not None and records[0].run_id != run_id):
         return {}
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
-def check_outcomes(result: dg.ExecuteInProcessResult) -> list[tuple[str, bool, str]]:
-    """(check, passed, description) of every check evaluated in the run."""
-    return [(f"{e.asset_key.path[-1]}:{e.check_name}", e.passed, e.description or "") for e in result.get_asset_check_evaluations()]
+def check_outcomes(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str]]:
+    """(check, outcome, description) of every check evaluated in the run; a failed WARN check informs, it does not block."""
+    outcomes = []
+    for e in result.get_asset_check_evaluations():
+        if e.passed:
+            outcome = "passed"
+        elif e.severity == dg.AssetCheckSeverity.WARN:
+            outcome = "WARNING (informs)"
+        else:
+            outcome = "FAILED (blocks)"
+        outcomes.append((f"{e.asset_key.path[-1]}:{e.check_name}", outcome, e.description or ""))
+    return outcomes
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
@@ -197,15 +221,19 @@ def print_report(
     print(f"\n=== {exp}: {'SUCCESS' if summary.success else 'FAILED'} (run {result.run_id}) ===")
     for name, seconds in summary.timings.items():
         print(f"  {name:45} {seconds:8.1f} s")
-    for check, passed, description in check_outcomes(result):
-        print(f"  check {check:55} {'passed' if passed else 'FAILED'}  {description}")
+    for check, outcome, description in check_outcomes(result):
+        print(f"  check {check:55} {outcome}  {description}")
     for step, reason in step_failures(result):
         print(f"  step {step} FAILED: {reason}")
     if model:
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in model.items() if isinstance(v, float))
         print(f"  model {model.get('model')} (MLflow run {model.get('mlflow_run_id')}): {metrics}")
+    promotion = _latest_metadata(instance, dg.AssetKey([exp, "model_promotion"]), result.run_id)
+    if promotion:
+        print(f"  promotion: {promotion.get('challenger')} {promotion.get('decision')}, champion {promotion.get('champion')}: "
+              f"{promotion.get('reason')} (compared with {promotion.get('compared_with')})")
     if result.success and published:
         print(f"  published {published['messages']} messages ({published['bytes']} bytes) to topic "
               f"{published['topic']} on {settings.kafka_bootstrap_servers}, {published['messages_per_second']:,.0f} msg/s")
-    print(f"  Dagster UI: `make dev`, then http://127.0.0.1:3000 (instance {os.environ.get('DAGSTER_HOME')})")
-    print(f"  MLflow UI:  `make mlflow-ui`, then http://127.0.0.1:5000 (store {settings.mlflow_tracking_uri})")
+    print(f"  Dagster UI: `make dev`, then {settings.dagster_ui_url} (instance {os.environ.get('DAGSTER_HOME')})")
+    print(f"  MLflow UI:  `make mlflow-ui`, then {settings.mlflow_ui_url} (store {settings.mlflow_tracking_uri})")

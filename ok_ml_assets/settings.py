@@ -24,6 +24,8 @@ class Settings:
     mlflow_artifact_root: str
     kafka_bootstrap_servers: str
     kafka_security: dict[str, str]
+    dagster_ui_url: str
+    mlflow_ui_url: str
 
 
 def _path(var: str, default: Path) -> Path:
@@ -61,4 +63,6 @@ def load_settings() -> Settings:
         kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         or f"127.0.0.1:{os.environ.get('OK_ML_KAFKA_PORT', '9092')}",
         kafka_security=kafka_security_from_env(),
+        dagster_ui_url=(os.environ.get("OK_ML_DAGSTER_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
+        mlflow_ui_url=(os.environ.get("OK_ML_MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
     )

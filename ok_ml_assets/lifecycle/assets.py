@@ -130,16 +130,20 @@ def promotion_policy(config: ExperimentConfig) -> PromotionPolicy:
 
 
 def trained_model_output(
-    registered: RegisteredModel, metrics: dict[str, float], as_of: str, output_name: str = "trained_model"
+    registered: RegisteredModel, metrics: dict[str, float], as_of: str, mlflow: MlflowResource, output_name: str = "trained_model"
 ) -> dg.Output[TrainedModel]:
-    """The `trained_model` value of a training, with its run, version and metrics as metadata.
+    """The `trained_model` value of a training, with its run, version, metrics and links to the MLflow UI as metadata.
 
     `output_name` is the output's name in a multi-asset; a single asset's output is called "result".
     """
     record = TrainedModel(model_name=registered.name, model_version=registered.version, run_id=registered.run_id,
                           metrics=metrics, as_of=as_of)
+    links = {}
+    if mlflow.ui_url:
+        links = {"mlflow_run": dg.MetadataValue.url(mlflow.run_url(registered.experiment_id, registered.run_id)),
+                 "mlflow_model_version": dg.MetadataValue.url(mlflow.model_version_url(registered.name, registered.version))}
     return dg.Output(record, output_name, metadata={
-        "model": f"{registered.name} v{registered.version}", "mlflow_run_id": registered.run_id,
+        "model": f"{registered.name} v{registered.version}", "mlflow_run_id": registered.run_id, **links,
         **{name: dg.MetadataValue.float(value) for name, value in metrics.items()},
     })
 
@@ -194,7 +198,12 @@ def log_training_run(
     mlflow: MlflowResource, config: ExperimentConfig, metrics: dict[str, float], tags: dict[str, str], model: LoggedModel,
     artifacts: dict[str, str] | None = None,
 ) -> RegisteredModel:
-    """Track a training (every YAML parameter, metrics, the exact config, extra artifacts) and register it as `challenger`."""
+    """Track a training (every YAML parameter, metrics, the exact config, extra artifacts) and register it as `challenger`.
+
+    The run links back to the Dagster run that trained it when the Dagster UI's address is known.
+    """
+    if mlflow.dagster_ui_url and tags.get("dagster_run_id"):
+        tags = {**tags, "dagster_run_url": mlflow.dagster_run_url(tags["dagster_run_id"])}
     return mlflow.log_training(
         experiment=config.experiment_name,
         params=flatten(config.model_dump(mode="json")),

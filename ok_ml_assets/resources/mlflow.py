@@ -21,6 +21,7 @@ class RegisteredModel:
     name: str
     version: str
     run_id: str
+    experiment_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,21 @@ class MlflowResource(dg.ConfigurableResource):
 
     tracking_uri: str
     artifact_root: str = ""
+    # Where the MLflow and Dagster UIs are served, for links between them (empty: no links).
+    ui_url: str = ""
+    dagster_ui_url: str = ""
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        """The MLflow UI page of a run."""
+        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def model_version_url(self, name: str, version: str) -> str:
+        """The MLflow UI page of a registered model version."""
+        return f"{self.ui_url}/#/models/{name}/versions/{version}"
+
+    def dagster_run_url(self, run_id: str) -> str:
+        """The Dagster UI page of a run."""
+        return f"{self.dagster_ui_url}/runs/{run_id}"
 
     def client(self):
         """An MlflowClient bound to this store (and the fluent API pointed at it too)."""
@@ -97,7 +113,7 @@ class MlflowResource(dg.ConfigurableResource):
         for key, value in tags.items():
             client.set_model_version_tag(experiment, version, key, value)
         client.set_registered_model_alias(experiment, CHALLENGER, version)
-        return RegisteredModel(name=experiment, version=version, run_id=run.info.run_id)
+        return RegisteredModel(name=experiment, version=version, run_id=run.info.run_id, experiment_id=experiment_id)
 
     def load_model(self, name: str, version: str):
         """A registered version's model as an MLflow pyfunc."""

@@ -53,6 +53,10 @@ def test_training_is_tracked_with_lineage_and_becomes_champion(settings, instanc
     assert run.data.params["model.factors"] == "64" and run.data.params["publication.rollout_fraction"] == "0.5"
     config_text = mlflow.load_text(facts.run_id, "config.yml")
     assert config_text == (settings.configs_dir / f"{NAME}.yml").read_text()
+    assert run.data.tags["dagster_run_url"] == f"{settings.dagster_ui_url}/runs/{facts.tags['dagster_run_id']}"
+    meta = instance.fetch_materializations(dg.AssetKey([NAME, "trained_model"]), limit=1).records[0].asset_materialization.metadata
+    assert meta["mlflow_run"].value == f"{settings.mlflow_ui_url}/#/experiments/{run.info.experiment_id}/runs/{facts.run_id}"
+    assert meta["mlflow_model_version"].value == f"{settings.mlflow_ui_url}/#/models/{NAME}/versions/1"
 
     model = mlflow_lib.pyfunc.load_model(f"models:/{NAME}@champion")
     recommendations = pd.read_parquet(settings.assets_dir / NAME / "recommendations.parquet").head(50)

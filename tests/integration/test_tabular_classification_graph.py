@@ -7,7 +7,13 @@ import pytest
 import yaml
 
 from ok_ml_assets.definitions import build_definitions, build_resources
-from ok_ml_assets.orchestration import materialize_datasets, materialize_refresh, register_versions, sync_partitions
+from ok_ml_assets.orchestration import (
+    check_outcomes,
+    materialize_datasets,
+    materialize_refresh,
+    register_versions,
+    sync_partitions,
+)
 from ok_ml_assets.pipeline_types.tabular_classification.synthetic import change_unit, flip_labels, synthetic_days
 from ok_ml_assets.registry import registry_client
 from ok_ml_assets.settings import PROJECT_ROOT
@@ -78,6 +84,9 @@ def test_a_label_flip_is_caught_before_kafka(home, settings, instance):
     assert not result.success
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     assert "label_index_mean_between" in failed
+    outcomes = {check: outcome for check, outcome, _ in check_outcomes(result)}
+    assert outcomes["labelled_examples:label_index_mean_between"] == "FAILED (blocks)"
+    assert outcomes["labelled_examples:account_id_not_null"] == "passed"
     assert read_topic(settings.kafka_bootstrap_servers, config["publication"]["topic"]) == {}
     assert build_resources(settings)["mlflow"].alias_version(NAME, "champion") is None
 

@@ -201,7 +201,7 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
                         metadata={"users": dg.MetadataValue.int(len(embeddings.user_ids)), "factors": factors})
         yield dg.Output(embeddings_frame(embeddings.source_ids, embeddings.source_factors, "source_id"), "source_embeddings",
                         metadata={"sources": dg.MetadataValue.int(len(embeddings.source_ids)), "factors": factors})
-        yield trained_model_output(registered, metrics, versions[-1].tag)
+        yield trained_model_output(registered, metrics, versions[-1].tag, mlflow)
 
     model_promotion = build_model_promotion(config, ("holdout_split", "subscribed_pairs"), rescore=champion_rescorer(config))
 

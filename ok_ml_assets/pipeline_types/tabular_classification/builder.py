@@ -160,7 +160,7 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
         registered = log_classifier(mlflow, config, values["classifier_at_threshold"], metrics,
                                     training_tags(context, config, versions))
         context.log.info(f"{exp}: best iteration {values['classifier'].best_iteration}, threshold {metrics['threshold']:.4f}")
-        return trained_model_output(registered, metrics, versions[-1].tag, output_name="result")
+        return trained_model_output(registered, metrics, versions[-1].tag, mlflow, output_name="result")
 
     model_promotion = build_model_promotion(config, ("dataset_split",), rescore=champion_rescorer(config))
 

@@ -131,7 +131,7 @@ def build_time_series_classification(config: TimeSeriesClassificationConfig) -> 
             values[stage] = STAGE[stage].run(config, values)
         metrics = values["evaluation_report"].as_metrics()
         registered = log_detector(mlflow, config, values["detector_at_threshold"], metrics, training_tags(context, config, versions))
-        return trained_model_output(registered, metrics, versions[-1].tag, output_name="result")
+        return trained_model_output(registered, metrics, versions[-1].tag, mlflow, output_name="result")
 
     model_promotion = build_model_promotion(config, ("dataset_split",), rescore=champion_rescorer(config))
 
