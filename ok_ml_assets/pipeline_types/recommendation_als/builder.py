@@ -239,7 +239,7 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         mlflow: MlflowResource,
         monitoring: MonitoringResource,
     ) -> dg.Output[pd.DataFrame]:
-        """The rollout users' lists from the champion model in a compacted Kafka topic keyed by user id (arms kept for online metrics)."""
+        """Rollout users' champion lists in a Kafka topic keyed by user id; automation publishes once upstream is new and checks pass."""
         sent = publish_champion(context, config, gates, recommendations, trained_model, model_promotion, kafka, mlflow,
                                 "user_id", encode_messages)
         monitoring.store().record_published(exp, "recommendations", sent.rollout)

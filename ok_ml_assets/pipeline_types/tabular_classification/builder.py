@@ -190,7 +190,7 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
         kafka: KafkaResource,
         mlflow: MlflowResource,
     ) -> dg.Output[pd.DataFrame]:
-        """The rollout entities' predictions from the champion model in a compacted Kafka topic keyed by entity id."""
+        """Rollout entities' champion scores in a topic keyed by entity id; automation publishes once upstream is new and checks pass."""
         id_column = config.features.id_column
         sent = publish_champion(context, config, gates, predictions, trained_model, model_promotion, kafka, mlflow, id_column,
                                 lambda rollout, provenance: encode_messages(rollout, id_column, config.classes, provenance))

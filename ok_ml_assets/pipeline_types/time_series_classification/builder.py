@@ -161,7 +161,7 @@ def build_time_series_classification(config: TimeSeriesClassificationConfig) -> 
         kafka: KafkaResource,
         mlflow: MlflowResource,
     ) -> dg.Output[pd.DataFrame]:
-        """Each rollout series' latest anomaly score and alert flag from the champion, in a compacted topic keyed by series id."""
+        """Each series' champion score and alert, keyed by series id; automation publishes once upstream is new and checks pass."""
         sent = publish_champion(context, config, gates, predictions, trained_model, model_promotion, kafka, mlflow, "series_id",
                                 encode_messages)
         return dg.Output(sent.arms, metadata=publication_metadata(sent.report, config, len(predictions), trained_model))
