@@ -133,8 +133,10 @@ def model_rollback(experiment: str, version: str | None) -> None:
     """Move EXPERIMENT's champion back to VERSION (default: the one it replaced) and re-publish its recommendations."""
     from ok_ml_assets.definitions import build_resources
     from ok_ml_assets.lifecycle import LifecycleError, rollback
+    from ok_ml_assets.orchestration import record_rollback
 
-    resources = build_resources(load_settings())
+    settings = load_settings()
+    resources = build_resources(settings)
     try:
         target, report = rollback(resources["mlflow"], resources["kafka"], experiment, version)
     except (LifecycleError, LookupError) as error:
@@ -142,6 +144,11 @@ def model_rollback(experiment: str, version: str | None) -> None:
     except KafkaException as error:
         fail(f"publication failed, the champion was not moved: {error}")
     click.echo(f"champion of {experiment} is now v{target}; re-published {report.messages} messages")
+    try:
+        key = record_rollback(settings, experiment, target, report.messages)
+    except (ConfigError, OSError) as error:
+        fail(f"rolled back, but the Dagster instance was not told: {error}")
+    click.echo(f"recorded as an observation of {key.to_user_string()} in the Dagster instance")
 
 
 @main.command()

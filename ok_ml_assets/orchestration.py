@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ok_ml_assets.configs import ExperimentConfig, load_experiment_configs
+from ok_ml_assets.configs import ExperimentConfig, load_experiment_config, load_experiment_configs
 from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.lifecycle.assets import refresh_job_name
 from ok_ml_assets.pipeline_types import pipeline_type
@@ -44,6 +44,19 @@ def dagster_instance(home: Path) -> dg.DagsterInstance:
     if not (home_dir / "dagster.yaml").exists():
         shutil.copyfile(INSTANCE_TEMPLATE, home_dir / "dagster.yaml")
     return dg.DagsterInstance.get()
+
+
+def record_rollback(settings: Settings, experiment: str, target: str, messages: int) -> dg.AssetKey:
+    """Record in the Dagster instance that a rollback re-published an experiment (an observation of its publication)."""
+    config = load_experiment_config(settings.configs_dir / f"{experiment}.yml")
+    key = dg.AssetKey([experiment, pipeline_type(config.pipeline_type).published_asset])
+    dagster_instance(settings.home).report_runless_asset_event(dg.AssetObservation(
+        asset_key=key,
+        description=f"`ok-ml model rollback`: champion moved back to v{target}, its predictions re-published",
+        metadata={"rolled_back_to": f"v{target}", "messages": dg.MetadataValue.int(messages),
+                  "topic": config.publication.topic},
+    ))
+    return key
 
 
 def register_versions(client: DataRegistry, versions: Iterable[tuple[str, str, pd.DataFrame]], source: str) -> list[DatasetVersion]:

@@ -205,3 +205,19 @@ def test_promotion_keeps_recorded_metrics_when_the_champion_saw_the_holdout(sett
     meta = promotion_metadata(instance)
     assert "as recorded" in meta["compared_with"] and "covers the challenger's holdout" in meta["compared_with"]
     assert "champion_rescored_ndcg_at_10" not in meta
+
+
+def test_the_rollback_command_tells_the_dagster_instance(settings, instance):
+    from click.testing import CliRunner
+
+    from ok_ml_assets.cli import main
+    from ok_ml_assets.orchestration import dagster_instance
+
+    assert refresh(settings, instance).success and refresh(settings, instance).success
+    result = CliRunner().invoke(main, ["model", "rollback", NAME])
+    assert result.exit_code == 0, result.output
+    assert "champion of prod_discovery is now v1" in result.output
+    assert "observation of prod_discovery/published_recommendations" in result.output
+    records = dagster_instance(settings.home).fetch_observations(dg.AssetKey([NAME, "published_recommendations"]), limit=1).records
+    observation = records[0].asset_observation
+    assert observation.metadata["rolled_back_to"].value == "v1" and "rollback" in observation.description
