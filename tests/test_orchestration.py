@@ -26,3 +26,11 @@ def test_a_run_names_the_world_already_registered_when_another_is_asked_for():
     assert other_worlds(registered, [config], "tiny", 7) == {"interactions": "synthetic:default:7",
                                                              "subscriptions": "synthetic:default:7"}
     assert other_worlds(Registered(""), [config], "tiny", 7)["interactions"] == "registered by hand"
+
+
+def test_a_training_run_names_what_started_it():
+    from ok_ml_assets.lifecycle.assets import run_trigger
+
+    assert run_trigger({"dagster/schedule_name": "prod_discovery_weekly"}) == "schedule prod_discovery_weekly"
+    assert run_trigger({"dagster/sensor_name": "registry_sensor"}) == "sensor registry_sensor"
+    assert run_trigger({}) == "manual run"

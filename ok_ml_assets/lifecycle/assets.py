@@ -115,7 +115,29 @@ def training_tags(context: dg.AssetExecutionContext, config: ExperimentConfig, v
         "dagster_run_id": context.run.run_id,
         "dagster_asset_key": dg.AssetKey([config.experiment_name, "trained_model"]).to_user_string(),
         "trained_by": TRAINED_BY,
+        "trigger": run_trigger(context.run.tags),
     }
+
+
+def run_trigger(run_tags: dict[str, str]) -> str:
+    """What started a Dagster run, in words: its schedule, its sensor, a backfill or a person."""
+    if run_tags.get("dagster/schedule_name"):
+        return f"schedule {run_tags['dagster/schedule_name']}"
+    if run_tags.get("dagster/sensor_name"):
+        return f"sensor {run_tags['dagster/sensor_name']}"
+    if run_tags.get("dagster/backfill"):
+        return "backfill"
+    return "manual run"
+
+
+def run_presentation(config: ExperimentConfig, tags: dict[str, str]) -> tuple[str, str]:
+    """The MLflow run's name (experiment, data date, trigger) and its description."""
+    versions = json.loads(tags.get("datasets", "[]"))
+    last = max((v["tag"] for v in versions), default="?")
+    trigger = tags.get("trigger", "manual run")
+    description = (f"{config.description} Trained by Dagster run {tags.get('dagster_run_id', '?')} ({trigger}) on "
+                   f"{len(versions)} registered dataset versions up to {last}, commit {tags.get('git_commit', '?')[:12]}.")
+    return f"{config.experiment_name} · data to {last} · {trigger}", description.strip()
 
 
 def statistics_metadata(config: ExperimentConfig, asset: str, frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
@@ -204,8 +226,11 @@ def log_training_run(
     """
     if mlflow.dagster_ui_url and tags.get("dagster_run_id"):
         tags = {**tags, "dagster_run_url": mlflow.dagster_run_url(tags["dagster_run_id"])}
+    name, description = run_presentation(config, tags)
     return mlflow.log_training(
         experiment=config.experiment_name,
+        run_name=name,
+        description=description,
         params=flatten(config.model_dump(mode="json")),
         metrics=metrics,
         tags=tags,

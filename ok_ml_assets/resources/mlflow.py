@@ -91,13 +91,15 @@ class MlflowResource(dg.ConfigurableResource):
         tags: dict[str, str],
         artifacts: dict[str, str],
         model: LoggedModel,
+        run_name: str | None = None,
+        description: str = "",
     ) -> RegisteredModel:
         """Record one training run and register its model as the experiment's new `challenger` version."""
         import mlflow
 
         client = self.client()
         experiment_id = self.experiment_id(experiment)
-        with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, description=description or None) as run:
             mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
             mlflow.log_metrics(metrics)
             for name, text in artifacts.items():

@@ -54,6 +54,8 @@ def test_training_is_tracked_with_lineage_and_becomes_champion(settings, instanc
     config_text = mlflow.load_text(facts.run_id, "config.yml")
     assert config_text == (settings.configs_dir / f"{NAME}.yml").read_text()
     assert run.data.tags["dagster_run_url"] == f"{settings.dagster_ui_url}/runs/{facts.tags['dagster_run_id']}"
+    assert run.info.run_name == f"{NAME} · data to 2026-11-14 · manual run"
+    assert f"Trained by Dagster run {facts.tags['dagster_run_id']} (manual run)" in run.data.tags["mlflow.note.content"]
     meta = instance.fetch_materializations(dg.AssetKey([NAME, "trained_model"]), limit=1).records[0].asset_materialization.metadata
     assert meta["mlflow_run"].value == f"{settings.mlflow_ui_url}/#/experiments/{run.info.experiment_id}/runs/{facts.run_id}"
     assert meta["mlflow_model_version"].value == f"{settings.mlflow_ui_url}/#/models/{NAME}/versions/1"
