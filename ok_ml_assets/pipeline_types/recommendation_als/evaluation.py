@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ok_ml_assets.pipeline_types.recommendation_als.metrics import ranking_metrics
 from ok_ml_assets.pipeline_types.recommendation_als.scoring import popularity_top_k, top_k
@@ -29,6 +30,17 @@ class HoldoutReport:
         return {**self.model, **{f"baseline_{name}": value for name, value in self.baseline.items()}}
 
 
+def holdout_relevance(
+    holdout_pairs: pd.DataFrame, subscribed: pd.DataFrame, user_ids: np.ndarray, source_ids: np.ndarray
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(exclude, relevant): the subscriptions never recommended, and the holdout pairs that count as hits (minus those)."""
+    exclude = interaction_matrix(subscribed, user_ids, source_ids)
+    relevant = interaction_matrix(holdout_pairs, user_ids, source_ids)
+    relevant = relevant - relevant.multiply(exclude > 0)
+    relevant.eliminate_zeros()
+    return exclude, relevant
+
+
 def evaluate_on_holdout(
     train_features: pd.DataFrame,
     holdout_pairs: pd.DataFrame,
@@ -38,10 +50,7 @@ def evaluate_on_holdout(
 ) -> tuple[HoldoutReport, Embeddings]:
     """Fit on the days before the holdout, then score the sources users engaged with in the holdout days."""
     embeddings = fit_als(train_features, params)
-    exclude = interaction_matrix(subscribed, embeddings.user_ids, embeddings.source_ids)
-    relevant = interaction_matrix(holdout_pairs, embeddings.user_ids, embeddings.source_ids)
-    relevant = relevant - relevant.multiply(exclude > 0)
-    relevant.eliminate_zeros()
+    exclude, relevant = holdout_relevance(holdout_pairs, subscribed, embeddings.user_ids, embeddings.source_ids)
     items, _ = top_k(embeddings.user_factors, embeddings.source_factors, exclude, k)
     train = interaction_matrix(train_features, embeddings.user_ids, embeddings.source_ids)
     baseline = popularity_top_k(train, exclude, k)
@@ -61,10 +70,7 @@ def rescore_lists(
     """
     user_ids = np.unique(train_features["user_id"].to_numpy())
     source_ids = np.unique(train_features["source_id"].to_numpy())
-    exclude = interaction_matrix(subscribed, user_ids, source_ids)
-    relevant = interaction_matrix(holdout_pairs, user_ids, source_ids)
-    relevant = relevant - relevant.multiply(exclude > 0)
-    relevant.eliminate_zeros()
+    _, relevant = holdout_relevance(holdout_pairs, subscribed, user_ids, source_ids)
     items = np.full((len(user_ids), k), -1, dtype=np.int64)
     rows = np.searchsorted(user_ids, lists["user_id"].to_numpy())
     for row, user_id, sources in zip(rows, lists["user_id"], lists["source_ids"]):
