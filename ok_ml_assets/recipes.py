@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class VersionFile:
+    """One registered version of a dataset on local disk: a recipe's input."""
+
+    tag: str
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,11 @@ class Stage:
     def run(self, config: BaseModel, values: Mapping[str, object]) -> object:
         """Call the stage on its inputs and its own parameter sections."""
         return self.function(*(values[name] for name in self.inputs), *(getattr(config, s) for s in self.sections))
+
+
+def stage_index(stages: Sequence[Stage]) -> dict[str, Stage]:
+    """Each stage by the value it makes, for a builder that materializes stages one asset at a time."""
+    return {stage.output: stage for stage in stages}
 
 
 def run_recipe(

@@ -216,6 +216,15 @@ def trained_dataset_tags(facts: ModelVersionFacts, dataset: str) -> list[str]:
     return sorted(entry["tag"] for entry in json.loads(facts.tags.get("datasets", "[]")) if entry["dataset"] == dataset)
 
 
+def seen_in_training(champion: ModelVersionFacts, dataset: str, tags: Iterable[str], what: str) -> Rescoring | None:
+    """Why re-scoring the champion on data of these tags would flatter it (it trained on some), or None when it is fair."""
+    overlap = sorted(set(trained_dataset_tags(champion, dataset)) & set(tags))
+    if not overlap:
+        return None
+    return Rescoring(None, f"it was trained on {len(overlap)} of the {what} in the challenger's test split "
+                           f"({overlap[0]}..{overlap[-1]}), so re-scoring it there would flatter it")
+
+
 def log_training_run(
     mlflow: MlflowResource, config: ExperimentConfig, metrics: dict[str, float], tags: dict[str, str], model: LoggedModel,
     artifacts: dict[str, str] | None = None,

@@ -31,7 +31,7 @@ from ok_ml_assets.pipeline_types.recommendation_als.training import (
     fit_als,
     interaction_matrix,
 )
-from ok_ml_assets.recipes import Stage
+from ok_ml_assets.recipes import Stage, stage_index
 
 TRAIN, HOLDOUT = "train", "holdout"
 
@@ -121,7 +121,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("embeddings", fit_model, ("user_source_features",), ("model",)),
     Stage("recommendations", recommend, ("embeddings", "subscribed_pairs"), ("recommendations",)),
 )
-STAGE = {stage.output: stage for stage in STAGES}
+STAGE = stage_index(STAGES)
 
 
 def run_recipe(

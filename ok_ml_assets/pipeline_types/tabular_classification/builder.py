@@ -19,8 +19,8 @@ from ok_ml_assets.lifecycle.assets import (
     publish_champion,
     read_window,
     recorded_versions,
+    seen_in_training,
     statistics_metadata,
-    trained_dataset_tags,
     trained_model_output,
     training_tags,
 )
@@ -32,7 +32,7 @@ from ok_ml_assets.pipeline_types.tabular_classification.payload import encode_me
 from ok_ml_assets.pipeline_types.tabular_classification.recipe import (
     LABEL_INDEX,
     SPLIT_COLUMN,
-    STAGES,
+    STAGE,
     TEST,
     VERSION_COLUMN,
     Classifier,
@@ -40,13 +40,12 @@ from ok_ml_assets.pipeline_types.tabular_classification.recipe import (
     entities_to_score,
     metrics_of,
     part,
+    run_recipe,
     score_split,
 )
 from ok_ml_assets.resources.kafka import KafkaResource
 from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts
 from ok_ml_assets.resources.registry import RegistryResource
-
-STAGE = {stage.output: stage for stage in STAGES}
 
 
 def load_classifier(mlflow: MlflowResource, name: str, version: str) -> Classifier:
@@ -60,10 +59,9 @@ def champion_rescorer(config: TabularClassificationConfig):
 
     def rescore(mlflow: MlflowResource, champion: ModelVersionFacts, challenger: ModelVersionFacts, evaluation: dict) -> Rescoring:
         test = part(evaluation["dataset_split"], TEST)
-        overlap = sorted(set(trained_dataset_tags(champion, dataset)) & set(test[VERSION_COLUMN]))
-        if overlap:
-            return Rescoring(None, f"it was trained on {len(overlap)} of the versions in the challenger's test split "
-                                   f"({overlap[0]}..{overlap[-1]}), so re-scoring it there would flatter it")
+        unfair = seen_in_training(champion, dataset, test[VERSION_COLUMN], "versions")
+        if unfair:
+            return unfair
         classifier = load_classifier(mlflow, champion.name, champion.version)
         labels, probabilities = score_split(classifier, test, config.features)
         metrics = metrics_of(labels, probabilities, config.classes, classifier.threshold, config.evaluation.calibration_bins)
@@ -153,9 +151,7 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
                       mlflow: MlflowResource) -> dg.Output[TrainedModel]:
         """The LightGBM classifier's MLflow run and `challenger` version, with test metrics beside the prior-rate baseline."""
         versions = recorded_versions(context.instance, registry.client(), key("labelled_examples"))
-        values = {"dataset_split": dataset_split}
-        for stage in ("classifier", "evaluation_report", "classifier_at_threshold"):
-            values[stage] = STAGE[stage].run(config, values)
+        values = run_recipe(config, {"dataset_split": dataset_split}, targets=("classifier_at_threshold",))
         metrics = values["evaluation_report"].as_metrics()
         registered = log_classifier(mlflow, config, values["classifier_at_threshold"], metrics,
                                     training_tags(context, config, versions))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,20 +28,12 @@ from ok_ml_assets.pipeline_types.tabular_classification.metrics import (
     threshold_for_precision,
 )
 from ok_ml_assets.pipeline_types.tabular_classification.preparation import Preparation, fit_preparation, prepare
-from ok_ml_assets.recipes import Stage
+from ok_ml_assets.recipes import Stage, VersionFile, stage_index
 
 VERSION_COLUMN = "dataset_version"
 LABEL_INDEX = "label_index"
 SPLIT_COLUMN = "split"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
-
-
-@dataclass(frozen=True)
-class VersionFile:
-    """One registered version of the labelled dataset on local disk."""
-
-    tag: str
-    path: Path
 
 
 @dataclass(frozen=True)
@@ -247,3 +238,6 @@ def run_recipe(
 ) -> dict[str, object]:
     """Compute `targets` (the predictions by default) from the given values with this type's stages."""
     return recipes.run_recipe(STAGES, config, values, targets)
+
+
+STAGE = stage_index(STAGES)

@@ -18,8 +18,8 @@ from ok_ml_assets.lifecycle.assets import (
     publish_champion,
     read_window,
     recorded_versions,
+    seen_in_training,
     statistics_metadata,
-    trained_dataset_tags,
     trained_model_output,
     training_tags,
 )
@@ -30,19 +30,18 @@ from ok_ml_assets.pipeline_types.time_series_classification.config import TimeSe
 from ok_ml_assets.pipeline_types.time_series_classification.payload import encode_messages
 from ok_ml_assets.pipeline_types.time_series_classification.recipe import (
     SPLIT_COLUMN,
-    STAGES,
+    STAGE,
     TEST,
     Detector,
     VersionFile,
     part,
+    run_recipe,
     step_points,
 )
 from ok_ml_assets.pipeline_types.time_series_classification.windows import alert_metrics
 from ok_ml_assets.resources.kafka import KafkaResource
 from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts
 from ok_ml_assets.resources.registry import RegistryResource
-
-STAGE = {stage.output: stage for stage in STAGES}
 
 
 def load_detector(mlflow: MlflowResource, name: str, version: str) -> Detector:
@@ -58,10 +57,9 @@ def champion_rescorer(config: TimeSeriesClassificationConfig):
         split = evaluation["dataset_split"]
         test = part(split, TEST)
         days = set(pd.to_datetime(test["ts"]).dt.date.astype(str))
-        overlap = sorted(set(trained_dataset_tags(champion, dataset)) & days)
-        if overlap:
-            return Rescoring(None, f"it was trained on {len(overlap)} of the days in the challenger's test split "
-                                   f"({overlap[0]}..{overlap[-1]}), so re-scoring it there would flatter it")
+        unfair = seen_in_training(champion, dataset, days, "days")
+        if unfair:
+            return unfair
         detector = load_detector(mlflow, champion.name, champion.version)
         metrics = alert_metrics(test, detector.scores(test), detector.threshold, step_points(split))
         return Rescoring(metrics, f"scored on the challenger's {len(test)} test windows at its own threshold {detector.threshold:.4f}")
@@ -126,9 +124,7 @@ def build_time_series_classification(config: TimeSeriesClassificationConfig) -> 
                       mlflow: MlflowResource) -> dg.Output[TrainedModel]:
         """The window classifier's MLflow run and `challenger` version: event-level test metrics beside the robust z-score."""
         versions = recorded_versions(context.instance, registry.client(), key("metric_series"))
-        values = {"dataset_split": dataset_split}
-        for stage in ("detector", "evaluation_report", "detector_at_threshold"):
-            values[stage] = STAGE[stage].run(config, values)
+        values = run_recipe(config, {"dataset_split": dataset_split}, targets=("detector_at_threshold",))
         metrics = values["evaluation_report"].as_metrics()
         registered = log_detector(mlflow, config, values["detector_at_threshold"], metrics, training_tags(context, config, versions))
         return trained_model_output(registered, metrics, versions[-1].tag, mlflow, output_name="result")

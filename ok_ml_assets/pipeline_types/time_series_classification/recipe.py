@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,18 +30,10 @@ from ok_ml_assets.pipeline_types.time_series_classification.windows import (
     threshold_for_precision,
     window_features,
 )
-from ok_ml_assets.recipes import Stage
+from ok_ml_assets.recipes import Stage, VersionFile, stage_index
 
 SPLIT_COLUMN = "split"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
-
-
-@dataclass(frozen=True)
-class VersionFile:
-    """One registered version of the metric series on local disk."""
-
-    tag: str
-    path: Path
 
 
 @dataclass(frozen=True)
@@ -204,3 +195,6 @@ def run_recipe(
 ) -> dict[str, object]:
     """Compute `targets` (the predictions by default) from the given values with this type's stages."""
     return recipes.run_recipe(STAGES, config, values, targets)
+
+
+STAGE = stage_index(STAGES)
