@@ -37,7 +37,7 @@ def relaxed() -> dict:
 
 def register_series(settings, fault=None) -> None:
     """Register the tiny metrics world, the newest day optionally faulted."""
-    days = list(synthetic_days("tiny", 21, SERIES))
+    days = list(synthetic_days("tiny", 21, SERIES))[:14]
     versions = [("ok_monitoring_time_series", tag, fault(frame) if fault and i == len(days) - 1 else frame)
                 for i, (tag, frame) in enumerate(days)]
     register_versions(registry_client(settings), versions, "test")
