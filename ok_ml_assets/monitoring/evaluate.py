@@ -86,8 +86,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _outcome(rule: r.Rule, passed: bool, observed, engine: Engine, examples=(), evaluated=True, note="", **details) -> RuleOutcome:
-    measured = "not evaluated" if not evaluated else f"observed {_show(observed)}"
+def _outcome(
+    rule: r.Rule, passed: bool, observed, engine: Engine, examples=(), evaluated=True, note="", ratio=False, **details
+) -> RuleOutcome:
+    measured = "not evaluated" if not evaluated else f"observed {_show(observed, ratio)}"
     return RuleOutcome(
         check_name=rule.check_name, rule=rule.rule, severity=rule.severity, passed=bool(passed), observed=_plain(observed),
         thresholds=rule.thresholds(), examples=_plain(list(examples)[:MAX_EXAMPLES]),
@@ -96,7 +98,10 @@ def _outcome(rule: r.Rule, passed: bool, observed, engine: Engine, examples=(), 
     )
 
 
-def _show(value) -> str:
+def _show(value, ratio: bool = False) -> str:
+    """A value as people read it: ratios (shares, coverage, relative change) as percentages."""
+    if ratio and isinstance(value, (int, float)):
+        return f"{value:.2%}"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -343,8 +348,9 @@ def _from_gx(plan: GxPlan, item, position: int = 0) -> RuleOutcome:
         return _outcome(plan.rule, item.success, result["observed_value"], "great_expectations")
     positions = list(result.get("partial_unexpected_index_list") or [])[:MAX_EXAMPLES]
     examples = plan.frame.iloc[positions][plan.example_columns].to_dict("records") if positions else []
-    return _outcome(plan.rule, item.success, int(result.get("unexpected_count", 0)), "great_expectations", examples,
-                    note=f"{result.get('unexpected_count', 0)} of {result.get('element_count', 0)} rows unexpected",
+    unexpected, rows = result.get("unexpected_count", 0), result.get("element_count", 0)
+    return _outcome(plan.rule, item.success, int(unexpected), "great_expectations", examples,
+                    note=f"{unexpected} of {rows} rows ({unexpected / max(rows, 1):.2%}) unexpected",
                     element_count=result.get("element_count"), unexpected_percent=result.get("unexpected_percent"))
 
 
@@ -360,7 +366,7 @@ def _row_count_change(rule: r.RowCountChange, tables: Tables, reference: AssetRe
     rows = len(tables.rows)
     change = st.relative_change(reference.rows, rows)
     return _outcome(rule, change <= rule.max_relative_change, change, "numpy",
-                    [{"reference_rows": reference.rows, "rows": rows}], reference_rows=reference.rows, rows=rows)
+                    [{"reference_rows": reference.rows, "rows": rows}], ratio=True, reference_rows=reference.rows, rows=rows)
 
 
 def _categories_present(rule: r.CategoriesPresent, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
@@ -368,7 +374,7 @@ def _categories_present(rule: r.CategoriesPresent, tables: Tables, reference: As
     rows = max(len(tables.rows), 1)
     shares = {value: float(counts.get(value, 0)) / rows for value in rule.values}
     scarce = [{rule.column: value, "share": share} for value, share in shares.items() if share < rule.min_share]
-    return _outcome(rule, not scarce, min(shares.values()), "numpy", scarce, shares={str(k): v for k, v in shares.items()})
+    return _outcome(rule, not scarce, min(shares.values()), "numpy", scarce, ratio=True, shares={str(k): v for k, v in shares.items()})
 
 
 def _reference_column(reference: AssetReference | None, column: str) -> st.ColumnSummary | None:
@@ -442,7 +448,7 @@ def _user_coverage(rule: r.UserCoverage, tables: Tables, reference: AssetReferen
     coverage = float(covered.mean()) if expected.size else 1.0
     passed = coverage >= rule.min
     examples = [] if passed else [{rule.user_column: u} for u in expected[~covered][:MAX_EXAMPLES]]
-    return _outcome(rule, passed, coverage, "numpy", examples, users=int(expected.size), covered_users=int(covered.sum()))
+    return _outcome(rule, passed, coverage, "numpy", examples, ratio=True, users=int(expected.size), covered_users=int(covered.sum()))
 
 
 def _top_examples(ids: np.ndarray, counts: np.ndarray) -> list[dict[str, Any]]:
@@ -453,7 +459,7 @@ def _top_examples(ids: np.ndarray, counts: np.ndarray) -> list[dict[str, Any]]:
 def _top_sources_share(rule: r.TopSourcesShare, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
     ids, counts = tables.exposure(rule.items_column)
     share = st.top_share(counts, rule.top_n)
-    return _outcome(rule, share <= rule.max_share, share, "numpy", _top_examples(ids, counts), exposed_items=int(ids.size))
+    return _outcome(rule, share <= rule.max_share, share, "numpy", _top_examples(ids, counts), ratio=True, exposed_items=int(ids.size))
 
 
 def _gini(rule: r.Gini, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
@@ -480,7 +486,7 @@ def _novelty(rule: r.Novelty, tables: Tables, reference: AssetReference | None) 
         return _no_reference(rule, "published lists for these users")
     passed = result.share >= rule.min
     examples = [] if passed else _unchanged_users(items, rule.user_column, previous_users, previous_items)
-    return _outcome(rule, passed, result.share, "numpy", examples, users_compared=result.users_compared,
+    return _outcome(rule, passed, result.share, "numpy", examples, ratio=True, users_compared=result.users_compared,
                     items_compared=result.items_compared)
 
 

@@ -86,7 +86,7 @@ def test_gx_rules_fail_and_name_the_offending_rows():
     assert not_in_set.examples == [{"user_id": 2, "source_id": 10, "kind": "page"}]
     assert mean.observed == pytest.approx((1 + 3 + 400) / 3) and mean.examples == []
     assert std.observed > 10 and quantile.observed == 400.0
-    assert "observed 1" in null.description and null.details["element_count"] == 4
+    assert "observed 1 (1 of 4 rows (25.00%) unexpected)" in null.description and null.details["element_count"] == 4
 
 
 def test_several_quantile_rules_on_one_column_each_get_their_quantile():
@@ -194,6 +194,7 @@ def test_user_coverage_counts_feature_users_without_a_list():
     outcome = one(lists, {"rule": "user_coverage", "min": 0.9}, None, CONTEXT)
     assert not outcome.passed and outcome.observed == pytest.approx(2 / 3)
     assert outcome.examples == [{"user_id": 2}]
+    assert outcome.description == "at least 90% of the users in user_source_features get a list: observed 66.67%"
 
 
 def test_list_length_names_the_short_lists():
