@@ -14,9 +14,8 @@ from ok_ml_assets.pipeline_types.time_series_classification.config import TimeSe
 START = dt.datetime(2026, 11, 1)
 POINTS_PER_DAY = 24
 METRICS = ("latency_ms", "error_rate", "requests_per_s")
-# Every preset covers the committed config's 21-day window; tiny has a quarter of the config's series.
+# Every preset covers the committed config's 21-day window; the world's size is the config's `synthetic.series`.
 DAYS = {"tiny": 21, "default": 21, "large": 60}
-SERIES_SHARE = {"tiny": 0.25, "default": 1.0, "large": 1.0}
 # Probability that a series has an anomaly starting on a given day.
 ANOMALY_RATE = 0.12
 
@@ -95,8 +94,7 @@ def synthetic_versions(config: TimeSeriesClassificationConfig, preset: str, seed
         return iter(())
     world_seed = config.synthetic.seed if config.synthetic.seed is not None else seed
     name = config.datasets.series.dataset_name
-    series = max(3, round(config.synthetic.series * SERIES_SHARE.get(preset, 1.0)))
-    return ((name, tag, frame) for tag, frame in synthetic_days(preset, world_seed, series))
+    return ((name, tag, frame) for tag, frame in synthetic_days(preset, world_seed, config.synthetic.series))
 
 
 def change_unit(frame: pd.DataFrame, metric: str = "latency_ms", factor: float = 0.001) -> pd.DataFrame:
