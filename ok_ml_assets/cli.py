@@ -40,14 +40,19 @@ def main() -> None:
 def run(preset: str, seed: int, experiments: tuple[str, ...]) -> None:
     """Register the synthetic world if the registry is empty, then materialize experiments end to end."""
     from ok_ml_assets.orchestration import run_experiments
+    from ok_ml_assets.progress import Progress, output_to_log
 
     quiet_libraries()
     settings = load_settings()
+    log = settings.home / "logs" / "ok-ml.log"
+    click.echo(f"third-party output (DVC, MLflow, Kafka client, Dagster warnings) goes to {log}")
     try:
-        summaries = run_experiments(settings, preset=preset, seed=seed, experiments=list(experiments))
+        with output_to_log(log) as terminal:
+            summaries = run_experiments(settings, preset=preset, seed=seed, experiments=list(experiments), progress=Progress(terminal))
     except (ConfigError, RegistryError, ValueError) as error:
-        fail(str(error))
+        fail(f"{error}\n(details in {log})")
     failed = [name for name, summary in summaries.items() if not summary.success]
+    click.echo(f"\nthird-party output of this run: {log}")
     if failed:
         fail(f"experiments failed: {', '.join(failed)} (see the Dagster UI: make dev)")
 

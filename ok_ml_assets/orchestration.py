@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +20,13 @@ from ok_ml_assets.configs import ExperimentConfig, load_experiment_config, load_
 from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.lifecycle.assets import refresh_job_name
 from ok_ml_assets.pipeline_types import pipeline_type
+from ok_ml_assets.progress import Progress
 from ok_ml_assets.registry import DataRegistry, DatasetVersion, registry_client
 from ok_ml_assets.registry.store import Registration
 from ok_ml_assets.settings import Settings
 
+# "ok_ml_assets.lifecycle.assets.PromotionRefused: ..." reads better as "PromotionRefused: ...".
+QUALIFIED_ERROR = re.compile(r"^(?:\w+\.)+(\w+:)")
 # The terminal gets the report and warnings; every event is still in the instance for the Dagster UI.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 INSTANCE_TEMPLATE = Path(__file__).parent / "instance" / "dagster.yaml"
@@ -59,12 +64,15 @@ def record_rollback(settings: Settings, experiment: str, target: str, messages: 
     return key
 
 
-def register_versions(client: DataRegistry, versions: Iterable[tuple[str, str, pd.DataFrame]], source: str) -> list[DatasetVersion]:
+def register_versions(
+    client: DataRegistry, versions: Iterable[tuple[str, str, pd.DataFrame]], source: str, advance: Callable[[], None] = lambda: None
+) -> list[DatasetVersion]:
     """Register (dataset, tag, table) versions that are not registered yet, all in one DVC commit."""
     registered = {(v.name, v.tag) for v in client.versions()}
     with tempfile.TemporaryDirectory() as tmp:
         todo = []
         for name, tag, table in versions:
+            advance()
             if (name, tag) in registered:
                 continue
             path = Path(tmp) / f"{name}-{tag}.parquet"
@@ -73,15 +81,20 @@ def register_versions(client: DataRegistry, versions: Iterable[tuple[str, str, p
         return client.add_many(todo)
 
 
-def register_synthetic(client: DataRegistry, configs: list[ExperimentConfig], preset: str, seed: int) -> list[DatasetVersion]:
+def register_synthetic(
+    client: DataRegistry, configs: list[ExperimentConfig], preset: str, seed: int, progress: Progress | None = None
+) -> list[DatasetVersion]:
     """Register each pipeline type's synthetic world for the experiments' datasets that have no version yet."""
+    progress = progress or Progress.silent()
     empty = {window.dataset_name for c in configs for window in c.dataset_windows().values()} - {v.name for v in client.versions()}
     registered: list[DatasetVersion] = []
     for config in configs:
         wanted = empty & {window.dataset_name for window in config.dataset_windows().values()}
         if wanted:
             versions = pipeline_type(config.pipeline_type).synthetic_versions(config, preset, seed)
-            registered += register_versions(client, ((n, t, f) for n, t, f in versions if n in wanted), f"synthetic:{preset}:{seed}")
+            with progress.bar(f"{', '.join(sorted(wanted))}: generate, validate, DVC-commit versions") as bar:
+                registered += register_versions(client, ((n, t, f) for n, t, f in versions if n in wanted),
+                                                f"synthetic:{preset}:{seed}", bar.advance)
             empty -= wanted
     return registered
 
@@ -114,27 +127,69 @@ def _assets_and_checks(defs: dg.Definitions) -> list:
     return [*defs.assets, *(defs.asset_checks or [])]
 
 
+def unmaterialized_partitions(instance: dg.DagsterInstance, config: ExperimentConfig, tags: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(role, tag) of every registered partition of an experiment's datasets that is not materialized yet."""
+    todo = []
+    for role, window in config.dataset_windows().items():
+        done = instance.get_materialized_partitions(dg.AssetKey([config.experiment_name, role]))
+        todo += [(role, t) for t in tags.get(window.dataset_name, []) if t not in done]
+    return todo
+
+
 def materialize_datasets(
-    defs: dg.Definitions, instance: dg.DagsterInstance, config: ExperimentConfig, tags: dict[str, list[str]]
+    defs: dg.Definitions, instance: dg.DagsterInstance, config: ExperimentConfig, tags: dict[str, list[str]],
+    progress: Progress | None = None,
 ) -> bool:
     """Materialize every registered partition of an experiment's datasets not materialized yet, one run each."""
     ok = True
-    for role, window in config.dataset_windows().items():
-        done = instance.get_materialized_partitions(dg.AssetKey([config.experiment_name, role]))
-        for tag in [t for t in tags.get(window.dataset_name, []) if t not in done]:
+    todo = unmaterialized_partitions(instance, config, tags)
+    with (progress or Progress.silent()).bar("dataset partitions", len(todo)) as bar:
+        for role, tag in todo:
             result = dg.materialize(
                 _assets_and_checks(defs), selection=[dg.AssetKey([config.experiment_name, role])],
                 instance=instance, resources=defs.resources, partition_key=tag, raise_on_error=False,
                 run_config=QUIET_CONSOLE,
             )
             ok &= result.success
+            bar.advance()
     return ok
 
 
-def materialize_refresh(defs: dg.Definitions, instance: dg.DagsterInstance, experiment: str) -> dg.ExecuteInProcessResult:
-    """Run an experiment's refresh job (features to publication, with its checks) in-process."""
+def materialize_refresh(
+    defs: dg.Definitions, instance: dg.DagsterInstance, experiment: str, progress: Progress | None = None
+) -> dg.ExecuteInProcessResult:
+    """Run an experiment's refresh job (features to publication, with its checks) in-process, showing its steps."""
     job = defs.resolve_job_def(refresh_job_name(experiment))
-    return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE)
+    run_id = str(uuid.uuid4())
+    if progress is not None:
+        instance.add_event_listener(run_id, step_listener(progress, experiment))
+    return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE, run_id=run_id)
+
+
+def step_listener(progress: Progress, experiment: str) -> Callable[[dg.EventLogEntry], None]:
+    """Show each step of a run as it starts and ends, and each check that fails, as the events arrive."""
+    started: dict[str, float] = {}
+
+    def on_event(entry: dg.EventLogEntry) -> None:
+        event = entry.dagster_event
+        if event is None:
+            return
+        step = (event.step_key or "").removeprefix(f"{experiment}__").removeprefix(f"{experiment}_")
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            started[step] = entry.timestamp
+            progress.line(f"    ▸ {step}")
+        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            took = entry.timestamp - started.get(step, entry.timestamp)
+            mark = "✓" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else "✗ FAILED"
+            progress.line(f"    {mark} {step} {took:.1f} s")
+        elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
+            progress.line(f"    - {step} skipped (an upstream step failed or a blocking check did not pass)")
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
+            if not evaluation.passed:
+                progress.line(f"    ! check {evaluation.asset_key.path[-1]}:{evaluation.check_name} {check_outcome(evaluation)}")
+
+    return on_event
 
 
 @contextlib.contextmanager
@@ -147,9 +202,11 @@ def timed(summary: RunSummary, step: str) -> Iterator[None]:
         summary.timings[step] = summary.timings.get(step, 0.0) + time.perf_counter() - start
 
 
-def run_experiments(settings: Settings, preset: str, seed: int, experiments: list[str]) -> dict[str, RunSummary]:
-    """Seed the registry if needed, then materialize each experiment's datasets and refresh job, printing a report."""
-    summaries: dict[str, RunSummary] = {}
+def run_experiments(
+    settings: Settings, preset: str, seed: int, experiments: list[str], progress: Progress | None = None
+) -> dict[str, RunSummary]:
+    """Seed the registry if needed, then materialize each experiment's datasets and refresh job, showing progress and a report."""
+    progress = progress or Progress()
     defs = build_definitions(settings)
     configs = [c for c in load_experiment_configs(settings.configs_dir) if not experiments or c.experiment_name in experiments]
     unknown = set(experiments) - {c.experiment_name for c in configs}
@@ -158,27 +215,47 @@ def run_experiments(settings: Settings, preset: str, seed: int, experiments: lis
     instance = dagster_instance(settings.home)
     client = registry_client(settings)
     setup = RunSummary()
-    with timed(setup, "register synthetic data"):
-        registered = register_synthetic(client, configs, preset, seed)
-        if registered:
-            names = sorted({v.name for v in registered})
-            print(f"registered {len(registered)} synthetic versions of {', '.join(names)} ({preset} preset) in {client.root}")
-        for name, origin in other_worlds(client, configs, preset, seed).items():
-            print(f"note: {name} keeps its registered versions ({origin}), not the {preset} preset with seed {seed}; "
-                  f"to start over: make clean, then make run PRESET={preset}")
+    with timed(setup, "register synthetic data"), progress.stage("register synthetic data"):
+        registered = register_synthetic(client, configs, preset, seed, progress)
+        describe_world(progress, client, configs, registered, preset, seed)
     with timed(setup, "sync partitions"):
         tags = sync_partitions(instance, client)
-    for config in configs:
-        summary = RunSummary(timings=dict(setup.timings))
-        with timed(summary, "dataset partitions"):
-            summary.success &= materialize_datasets(defs, instance, config, tags)
-        with timed(summary, "refresh job"):
-            result = materialize_refresh(defs, instance, config.experiment_name)
-        summary.success &= result.success
-        summary.timings.update(step_timings(instance, result))
-        summaries[config.experiment_name] = summary
-        print_report(instance, config, result, summary, settings)
-    return summaries
+    return {c.experiment_name: run_experiment(settings, defs, instance, c, tags, setup, progress) for c in configs}
+
+
+def describe_world(
+    progress: Progress, client: DataRegistry, configs: list[ExperimentConfig], registered: list[DatasetVersion], preset: str, seed: int
+) -> None:
+    """Say which world the experiments will read: the one just registered, or the one already there and how to start over."""
+    if registered:
+        names = ", ".join(sorted({v.name for v in registered}))
+        progress.line(f"  registered {len(registered)} synthetic versions of {names} ({preset} preset, seed {seed}) in {client.root}")
+    others = other_worlds(client, configs, preset, seed)
+    kept = sorted({w.dataset_name for c in configs for w in c.dataset_windows().values()} - {v.name for v in registered} - set(others))
+    if kept:
+        progress.line(f"  kept the registered {preset} world (seed {seed}) of {', '.join(kept)} in {client.root}")
+    for name, origin in others.items():
+        progress.line(f"  note: {name} keeps its registered versions ({origin}), not the {preset} preset with seed {seed}; "
+                      f"to start over: make clean, then make run PRESET={preset}")
+
+
+def run_experiment(
+    settings: Settings, defs: dg.Definitions, instance: dg.DagsterInstance, config: ExperimentConfig,
+    tags: dict[str, list[str]], setup: RunSummary, progress: Progress,
+) -> RunSummary:
+    """Materialize one experiment's new dataset partitions, then its refresh job, and report what happened."""
+    progress.line(f"\n{config.experiment_name} ({config.pipeline_type})")
+    summary = RunSummary(timings=dict(setup.timings))
+    with timed(summary, "dataset partitions"):
+        summary.success &= materialize_datasets(defs, instance, config, tags, progress)
+    progress.line("  ▸ refresh job ...")
+    with timed(summary, "refresh job"):
+        result = materialize_refresh(defs, instance, config.experiment_name, progress)
+    progress.line(f"  {'✓' if result.success else '✗'} refresh job {summary.timings['refresh job']:.1f} s")
+    summary.success &= result.success
+    summary.timings.update(step_timings(instance, result))
+    print_report(instance, config, result, summary, settings, progress)
+    return summary
 
 
 def step_timings(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dict[str, float]:
@@ -199,18 +276,19 @@ def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
+def check_outcome(evaluation: dg.AssetCheckEvaluation) -> str:
+    """How a check ended, with what its severity means: a failed WARN check informs, a failed ERROR check blocks."""
+    if evaluation.passed:
+        return "passed"
+    if evaluation.severity == dg.AssetCheckSeverity.WARN:
+        return "WARNING (severity WARN: informs, does not block)"
+    return "FAILED (severity ERROR: blocks publication)"
+
+
 def check_outcomes(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str]]:
-    """(check, outcome, description) of every check evaluated in the run; a failed WARN check informs, it does not block."""
-    outcomes = []
-    for e in result.get_asset_check_evaluations():
-        if e.passed:
-            outcome = "passed"
-        elif e.severity == dg.AssetCheckSeverity.WARN:
-            outcome = "WARNING (informs)"
-        else:
-            outcome = "FAILED (blocks)"
-        outcomes.append((f"{e.asset_key.path[-1]}:{e.check_name}", outcome, e.description or ""))
-    return outcomes
+    """(check, outcome, description) of every check evaluated in the run."""
+    return [(f"{e.asset_key.path[-1]}:{e.check_name}", check_outcome(e), e.description or "")
+            for e in result.get_asset_check_evaluations()]
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
@@ -220,33 +298,49 @@ def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
         error = event.step_failure_data.error
         while error is not None and error.cause is not None:
             error = error.cause
-        failures.append((event.step_key, error.message.strip().splitlines()[0] if error else "unknown error"))
+        message = error.message.strip().splitlines()[0] if error else "unknown error"
+        failures.append((event.step_key, QUALIFIED_ERROR.sub(r"\1", message)))
     return failures
 
 
 def print_report(
-    instance: dg.DagsterInstance, config: ExperimentConfig, result: dg.ExecuteInProcessResult, summary: RunSummary, settings: Settings
+    instance: dg.DagsterInstance, config: ExperimentConfig, result: dg.ExecuteInProcessResult, summary: RunSummary,
+    settings: Settings, progress: Progress,
 ) -> None:
-    """What was published, how long each step took and where to look."""
+    """What the run decided and published, which checks did not pass, and where to look."""
     exp = config.experiment_name
-    model = _latest_metadata(instance, dg.AssetKey([exp, "trained_model"]))
-    published = _latest_metadata(instance, dg.AssetKey([exp, pipeline_type(config.pipeline_type).published_asset]))
-    print(f"\n=== {exp}: {'SUCCESS' if summary.success else 'FAILED'} (run {result.run_id}) ===")
-    for name, seconds in summary.timings.items():
-        print(f"  {name:45} {seconds:8.1f} s")
-    for check, outcome, description in check_outcomes(result):
-        print(f"  check {check:55} {outcome}  {description}")
+    model = _latest_metadata(instance, dg.AssetKey([exp, "trained_model"]), result.run_id)
+    published = _latest_metadata(instance, dg.AssetKey([exp, pipeline_type(config.pipeline_type).published_asset]), result.run_id)
+    outcomes = check_outcomes(result)
+    took = sum(summary.timings.get(k, 0.0) for k in OWN_STEPS)
+    progress.line(f"=== {exp}: {'SUCCESS' if summary.success else 'FAILED'} in {took:.1f} s ===")
+    progress.line(f"  checks: {check_counts(outcomes)}")
+    for check, outcome, description in outcomes:
+        if outcome != "passed":
+            progress.line(f"    {check}: {outcome}: {description}")
     for step, reason in step_failures(result):
-        print(f"  step {step} FAILED: {reason}")
+        progress.line(f"  step {step} FAILED: {reason}")
     if model:
-        metrics = ", ".join(f"{k}={v:.4f}" for k, v in model.items() if isinstance(v, float))
-        print(f"  model {model.get('model')} (MLflow run {model.get('mlflow_run_id')}): {metrics}")
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in model.items() if isinstance(v, float) and not k.startswith("baseline_"))
+        progress.line(f"  model {model.get('model')}: {metrics}")
     promotion = _latest_metadata(instance, dg.AssetKey([exp, "model_promotion"]), result.run_id)
     if promotion:
-        print(f"  promotion: {promotion.get('challenger')} {promotion.get('decision')}, champion {promotion.get('champion')}: "
-              f"{promotion.get('reason')} (compared with {promotion.get('compared_with')})")
+        progress.line(f"  promotion: {promotion.get('challenger')} {promotion.get('decision')}, champion {promotion.get('champion')}: "
+                      f"{promotion.get('reason')} (compared with {promotion.get('compared_with')})")
     if result.success and published:
-        print(f"  published {published['messages']} messages ({published['bytes']} bytes) to topic "
-              f"{published['topic']} on {settings.kafka_bootstrap_servers}, {published['messages_per_second']:,.0f} msg/s")
-    print(f"  Dagster UI: `make dev`, then {settings.dagster_ui_url} (instance {os.environ.get('DAGSTER_HOME')})")
-    print(f"  MLflow UI:  `make mlflow-ui`, then {settings.mlflow_ui_url} (store {settings.mlflow_tracking_uri})")
+        progress.line(f"  published {published['messages']} messages ({published['bytes']:,} bytes) to topic "
+                      f"{published['topic']} on {settings.kafka_bootstrap_servers}, {published['messages_per_second']:,.0f} msg/s")
+    progress.line(f"  Dagster run:  {settings.dagster_ui_url}/runs/{result.run_id}  (serve it with `make dev`)")
+    if model.get("mlflow_model_version"):
+        progress.line(f"  MLflow model: {model['mlflow_model_version']}  (serve it with `make mlflow-ui`)")
+
+
+# An experiment's own wall time: registration is shared by all experiments, step timings lie inside the refresh job.
+OWN_STEPS = ("dataset partitions", "refresh job")
+
+
+def check_counts(outcomes: list[tuple[str, str, str]]) -> str:
+    """How many checks passed, informed and blocked."""
+    passed = sum(o == "passed" for _, o, _ in outcomes)
+    warned = sum(o.startswith("WARNING") for _, o, _ in outcomes)
+    return f"{passed} passed, {warned} warnings (inform), {len(outcomes) - passed - warned} failed (block)"

@@ -108,6 +108,9 @@ def test_a_commit_that_moves_the_tags_retrains_on_them(tmp_path):
     run = [sys.executable, "-m", "ok_ml_assets.cli", "run", "--preset", "tiny", "--experiment", NAME]
     first_run = subprocess.run(run, cwd=clone, env=env, capture_output=True, text=True, timeout=600)
     assert first_run.returncode == 0, first_run.stdout[-2000:] + first_run.stderr[-2000:]
+    assert "▸ refresh job" in first_run.stdout and "✓ trained_model" in first_run.stdout
+    assert "Initialized DVC" not in first_run.stdout + first_run.stderr
+    assert "Initialized DVC" in (tmp_path / "home" / "logs" / "ok-ml.log").read_text()
 
     config["datasets"]["series"]["tag"] = "2026-11-14"
     path.write_text(yaml.safe_dump(config))
