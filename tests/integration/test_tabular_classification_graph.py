@@ -85,7 +85,7 @@ def test_a_label_flip_is_caught_before_kafka(home, settings, instance):
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     assert "label_index_mean_between" in failed
     outcomes = {check: outcome for check, outcome, _ in check_outcomes(result)}
-    assert outcomes["labelled_examples:label_index_mean_between"] == "FAILED (blocks)"
+    assert outcomes["labelled_examples:label_index_mean_between"] == "FAILED (severity ERROR: blocks publication)"
     assert outcomes["labelled_examples:account_id_not_null"] == "passed"
     assert read_topic(settings.kafka_bootstrap_servers, config["publication"]["topic"]) == {}
     assert build_resources(settings)["mlflow"].alias_version(NAME, "champion") is None
