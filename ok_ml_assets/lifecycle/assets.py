@@ -1,6 +1,7 @@
 """The Dagster side of the lifecycle every pipeline type shares: records, tracking tags, promotion, gates, automation."""
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,13 +22,15 @@ from ok_ml_assets.registry import DataRegistry, DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
 from ok_ml_assets.resources.mlflow import (
     CHAMPION,
+    DATASETS_ARTIFACT,
     LoggedModel,
     MlflowResource,
     ModelVersionFacts,
     RegisteredModel,
+    TrainingDataset,
     metrics_json,
 )
-from ok_ml_assets.settings import PROJECT_ROOT
+from ok_ml_assets.settings import PROJECT_ROOT, load_settings
 
 # The instance limits runs carrying this tag to one per experiment (ok_ml_assets/instance/dagster.yaml).
 EXPERIMENT_TAG = "ok_ml/experiment"
@@ -103,20 +106,56 @@ def recorded_versions(instance: dg.DagsterInstance, client: DataRegistry, asset_
     return [client.version(entry["dataset"], entry["tag"]) for entry in entries]
 
 
-def training_tags(context: dg.AssetExecutionContext, config: ExperimentConfig, versions: list[DatasetVersion]) -> dict[str, str]:
-    """Lineage tags of a training run: code, config, data and the Dagster run that trained it."""
+@dataclass(frozen=True)
+class TrainingOrigin:
+    """Where a training came from: its lineage tags (code, config, trigger) and every registered dataset version it read."""
+
+    tags: dict[str, str]
+    versions: list[DatasetVersion]
+
+
+def training_origin(context: dg.AssetExecutionContext, config: ExperimentConfig, versions: list[DatasetVersion]) -> TrainingOrigin:
+    """The lineage of a training run: code, config, data and the Dagster run that trained it."""
     commit, dirty = git_state(PROJECT_ROOT)
-    return {
+    tags = {
         "git_commit": commit,
         "git_dirty": str(dirty).lower(),
         "config_hash": config_hash(config),
         "pipeline_type": config.pipeline_type,
-        "datasets": json.dumps(lineage(versions)),
+        "datasets": datasets_summary(versions),
         "dagster_run_id": context.run.run_id,
         "dagster_asset_key": dg.AssetKey([config.experiment_name, "trained_model"]).to_user_string(),
         "trained_by": TRAINED_BY,
         "trigger": run_trigger(context.run.tags),
     }
+    return TrainingOrigin(tags, versions)
+
+
+def versions_by_dataset(versions: Iterable[DatasetVersion]) -> dict[str, list[DatasetVersion]]:
+    """Versions grouped by dataset, each group oldest first."""
+    grouped: dict[str, list[DatasetVersion]] = {}
+    for version in sorted(versions, key=lambda v: (v.name, v.tag)):
+        grouped.setdefault(version.name, []).append(version)
+    return grouped
+
+
+def datasets_summary(versions: list[DatasetVersion]) -> str:
+    """The dataset versions in a line people can read (the full list is the run's lineage artifact)."""
+    return "; ".join(f"{name} {vs[0].tag}..{vs[-1].tag} ({len(vs)} versions)" for name, vs in versions_by_dataset(versions).items())
+
+
+def training_datasets(versions: list[DatasetVersion], registry_root: Path) -> tuple[TrainingDataset, ...]:
+    """Each dataset a training read, as an MLflow dataset input: the span of its tags, its DVC folder and a digest."""
+    return tuple(
+        TrainingDataset(
+            name=f"{name}@{vs[0].tag}..{vs[-1].tag}",
+            source=str(registry_root / "datasets" / name),
+            digest=hashlib.md5("".join(v.md5 for v in vs).encode()).hexdigest(),
+            versions=len(vs),
+            rows=sum(v.rows for v in vs),
+        )
+        for name, vs in versions_by_dataset(versions).items()
+    )
 
 
 def run_trigger(run_tags: dict[str, str]) -> str:
@@ -130,10 +169,10 @@ def run_trigger(run_tags: dict[str, str]) -> str:
     return "manual run"
 
 
-def run_presentation(config: ExperimentConfig, tags: dict[str, str]) -> tuple[str, str]:
+def run_presentation(config: ExperimentConfig, origin: TrainingOrigin) -> tuple[str, str]:
     """The MLflow run's name (experiment, data date, trigger) and its description."""
-    versions = json.loads(tags.get("datasets", "[]"))
-    last = max((v["tag"] for v in versions), default="?")
+    tags, versions = origin.tags, origin.versions
+    last = max((v.tag for v in versions), default="?")
     trigger = tags.get("trigger", "manual run")
     description = (f"{config.description} Trained by Dagster run {tags.get('dagster_run_id', '?')} ({trigger}) on "
                    f"{len(versions)} registered dataset versions up to {last}, commit {tags.get('git_commit', '?')[:12]}.")
@@ -212,8 +251,8 @@ def require_champion(mlflow: MlflowResource, trained_model: TrainedModel, promot
 
 
 def trained_dataset_tags(facts: ModelVersionFacts, dataset: str) -> list[str]:
-    """The tags of one dataset a model version was trained on, oldest first (from its lineage tags)."""
-    return sorted(entry["tag"] for entry in json.loads(facts.tags.get("datasets", "[]")) if entry["dataset"] == dataset)
+    """The tags of one dataset a model version was trained on, oldest first (from its recorded lineage)."""
+    return sorted(entry["tag"] for entry in facts.datasets if entry["dataset"] == dataset)
 
 
 def seen_in_training(champion: ModelVersionFacts, dataset: str, tags: Iterable[str], what: str) -> Rescoring | None:
@@ -226,16 +265,20 @@ def seen_in_training(champion: ModelVersionFacts, dataset: str, tags: Iterable[s
 
 
 def log_training_run(
-    mlflow: MlflowResource, config: ExperimentConfig, metrics: dict[str, float], tags: dict[str, str], model: LoggedModel,
+    mlflow: MlflowResource, config: ExperimentConfig, metrics: dict[str, float], origin: TrainingOrigin, model: LoggedModel,
     artifacts: dict[str, str] | None = None,
 ) -> RegisteredModel:
-    """Track a training (every YAML parameter, metrics, the exact config, extra artifacts) and register it as `challenger`.
+    """Track a training (every YAML parameter, metrics, the exact config, its dataset versions as inputs and lineage
+    artifact, extra artifacts) and register it as `challenger`.
 
     The run links back to the Dagster run that trained it when the Dagster UI's address is known.
     """
+    tags = origin.tags
     if mlflow.dagster_ui_url and tags.get("dagster_run_id"):
         tags = {**tags, "dagster_run_url": mlflow.dagster_run_url(tags["dagster_run_id"])}
-    name, description = run_presentation(config, tags)
+    name, description = run_presentation(config, origin)
+    recorded = {"config.yml": config.source_text, "metrics.json": metrics_json(metrics),
+                DATASETS_ARTIFACT: json.dumps(lineage(origin.versions), indent=1)}
     return mlflow.log_training(
         experiment=config.experiment_name,
         run_name=name,
@@ -243,8 +286,9 @@ def log_training_run(
         params=flatten(config.model_dump(mode="json")),
         metrics=metrics,
         tags=tags,
-        artifacts={"config.yml": config.source_text, "metrics.json": metrics_json(metrics), **(artifacts or {})},
+        artifacts={**recorded, **(artifacts or {})},
         model=model,
+        datasets=training_datasets(origin.versions, load_settings().registry_repo),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,11 +165,11 @@ def recorded_inputs(registry: DataRegistry, config: ExperimentConfig, recorded: 
 def reproduce(mlflow: MlflowResource, registry: DataRegistry, experiment: str, version: str) -> Reproduction:
     """Retrain a registered version from its recorded commit, config, dataset versions and seed, and compare."""
     facts = mlflow.facts(experiment, version)
-    if "datasets" not in facts.tags:
+    if not facts.datasets:
         raise LifecycleError(f"{experiment} v{version} has no recorded datasets: it was not trained by the pipeline")
     config, notes = recorded_config(mlflow, experiment, facts.tags, facts.run_id)
     kind = pipeline_type(config.pipeline_type)
-    outcome = kind.reproduce(config, recorded_inputs(registry, config, json.loads(facts.tags["datasets"])))
+    outcome = kind.reproduce(config, recorded_inputs(registry, config, facts.datasets))
     result = Reproduction(experiment, version, notes=notes)
     result.metrics = {name: (facts.metrics[name], value) for name, value in outcome.metrics.items() if name in facts.metrics}
     result.list_overlap = kind.prediction_agreement(mlflow.load_predictions(facts.run_id), outcome.predictions)

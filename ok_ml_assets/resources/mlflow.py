@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,10 @@ import pandas as pd
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 PREDICTIONS_ARTIFACT = "predictions/predictions.parquet"
+# Every dataset version a run trained on (a tag would be cut at MLflow's 8,000 characters on long windows).
+DATASETS_ARTIFACT = "lineage/datasets.json"
+# Opens the experiment on its training runs, not on MLflow 3's GenAI overview.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,19 @@ class LoggedModel:
 
 
 @dataclass(frozen=True)
+class TrainingDataset:
+    """One registered dataset a run trained on, as an MLflow dataset input: its versions' span, source and digest."""
+
+    name: str
+    source: str
+    digest: str
+    versions: int
+    rows: int
+
+
+@dataclass(frozen=True)
 class ModelVersionFacts:
-    """What the registry knows of one version: its tags, its run's metrics and its aliases."""
+    """What the registry knows of one version: its tags, its run's metrics, its aliases and the dataset versions it used."""
 
     name: str
     version: str
@@ -43,6 +59,7 @@ class ModelVersionFacts:
     tags: dict[str, str]
     metrics: dict[str, float]
     aliases: list[str]
+    datasets: list[dict] = field(default_factory=list)
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -79,9 +96,11 @@ class MlflowResource(dg.ConfigurableResource):
         client = self.client()
         found = client.get_experiment_by_name(name)
         if found is not None:
+            if not found.tags.get("mlflow.experimentKind"):
+                client.set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
             return found.experiment_id
         location = f"{self.artifact_root.rstrip('/')}/{name}" if self.artifact_root else None
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
 
     def log_training(
         self,
@@ -93,6 +112,7 @@ class MlflowResource(dg.ConfigurableResource):
         model: LoggedModel,
         run_name: str | None = None,
         description: str = "",
+        datasets: tuple[TrainingDataset, ...] = (),
     ) -> RegisteredModel:
         """Record one training run and register its model as the experiment's new `challenger` version."""
         import mlflow
@@ -102,6 +122,7 @@ class MlflowResource(dg.ConfigurableResource):
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, description=description or None) as run:
             mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
             mlflow.log_metrics(metrics)
+            log_dataset_inputs(datasets)
             for name, text in artifacts.items():
                 mlflow.log_text(text, name)
             info = mlflow.pyfunc.log_model(
@@ -134,7 +155,20 @@ class MlflowResource(dg.ConfigurableResource):
         except MlflowException:
             raise LookupError(f"model {name!r} has no version {version!r} in {self.tracking_uri}") from None
         metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
-        return ModelVersionFacts(name, str(mv.version), mv.run_id, dict(mv.tags), dict(metrics), list(mv.aliases))
+        tags = dict(mv.tags)
+        return ModelVersionFacts(name, str(mv.version), mv.run_id, tags, dict(metrics), list(mv.aliases),
+                                 self._trained_datasets(mv.run_id, tags))
+
+    def _trained_datasets(self, run_id: str | None, tags: dict[str, str]) -> list[dict]:
+        """The dataset versions a run recorded; versions trained before the artifact existed kept them in a tag."""
+        from mlflow.exceptions import MlflowException
+
+        if run_id is None:
+            return []
+        try:
+            return json.loads(self.load_text(run_id, DATASETS_ARTIFACT))
+        except (MlflowException, OSError):
+            return json.loads(tags["datasets"]) if tags.get("datasets", "").startswith("[") else []
 
     def alias_version(self, name: str, alias: str) -> str | None:
         """The version an alias points to, or None."""
@@ -177,6 +211,21 @@ class MlflowResource(dg.ConfigurableResource):
         """A text artifact of a run, e.g. the exact config it trained with."""
         with tempfile.TemporaryDirectory() as tmp:
             return Path(self.client().download_artifacts(run_id, artifact, tmp)).read_text()
+
+
+def log_dataset_inputs(datasets: tuple[TrainingDataset, ...]) -> None:
+    """Log each training dataset as an input of the active run (shown in the run's Datasets panel)."""
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    for dataset in datasets:
+        with warnings.catch_warnings():
+            # MLflow registers its local source for two URI schemes and warns that a path matches both.
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(dataset.source)
+        meta = MetaDataset(source, name=dataset.name, digest=dataset.digest)
+        mlflow.log_input(meta, context="training", tags={"versions": str(dataset.versions), "rows": str(dataset.rows)})
 
 
 def metrics_json(metrics: dict[str, float]) -> str:

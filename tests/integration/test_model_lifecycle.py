@@ -44,12 +44,19 @@ def test_training_is_tracked_with_lineage_and_becomes_champion(settings, instanc
     assert set(facts.aliases) == {"champion", "challenger"}
     assert all(facts.tags.get(tag) for tag in REQUIRED_LINEAGE_TAGS)
     assert facts.tags["promotion_decision"] == "promoted"
-    datasets = json.loads(facts.tags["datasets"])
+    datasets = facts.datasets
     assert {d["dataset"] for d in datasets} == {"interactions", "subscriptions"}
     assert all(d["md5"] == registry_client(settings).version(d["dataset"], d["tag"]).md5 for d in datasets)
+    assert facts.tags["datasets"].startswith("interactions 2026-11-") and len(facts.tags["datasets"]) < 200
+    run = mlflow.client().get_run(facts.run_id)
+    inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
+    spans = {name: sorted(d["tag"] for d in datasets if d["dataset"] == name) for name in ("interactions", "subscriptions")}
+    assert set(inputs) == {f"{name}@{tags[0]}..{tags[-1]}" for name, tags in spans.items()}
+    assert all(tag.value == "training" for i in inputs.values() for tag in i.tags if tag.key == "mlflow.data.context")
+    experiment = mlflow.client().get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     for metric in ("precision_at_10", "recall_at_10", "map_at_10", "ndcg_at_10"):
         assert 0 < facts.metrics[metric] <= 1 and f"baseline_{metric}" in facts.metrics
-    run = mlflow.client().get_run(facts.run_id)
     assert run.data.params["model.factors"] == "64" and run.data.params["publication.rollout_fraction"] == "0.5"
     config_text = mlflow.load_text(facts.run_id, "config.yml")
     assert config_text == (settings.configs_dir / f"{NAME}.yml").read_text()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -120,7 +119,7 @@ def test_a_commit_that_moves_the_tags_retrains_on_them(tmp_path):
 
     mlflow = build_resources_at(tmp_path / "home")
     first, second = mlflow.facts(NAME, "1"), mlflow.facts(NAME, "2")
-    tags = lambda facts: sorted(d["tag"] for d in json.loads(facts.tags["datasets"]))  # noqa: E731
+    tags = lambda facts: sorted(d["tag"] for d in facts.datasets)  # noqa: E731
     assert tags(first)[-1] == "2026-11-11" and tags(second)[-1] == "2026-11-14" and len(tags(second)) == 10
     assert second.tags["git_commit"] == commit and second.tags["git_dirty"] == "false"
     assert second.tags["config_hash"] != first.tags["config_hash"]

@@ -11,6 +11,7 @@ from ok_ml_assets.lifecycle.assets import (
     PUBLISH_WHEN_GATES_PASS,
     PromotionOutcome,
     TrainedModel,
+    TrainingOrigin,
     build_automation,
     build_model_promotion,
     lineage,
@@ -23,7 +24,7 @@ from ok_ml_assets.lifecycle.assets import (
     tag_date,
     trained_dataset_tags,
     trained_model_output,
-    training_tags,
+    training_origin,
 )
 from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_checks
 from ok_ml_assets.lifecycle.datasets import build_dataset_asset
@@ -86,7 +87,7 @@ def champion_rescorer(config: RecommendationAlsConfig):
 
 
 def log_recommender(
-    mlflow: MlflowResource, config: RecommendationAlsConfig, metrics: dict[str, float], tags: dict[str, str],
+    mlflow: MlflowResource, config: RecommendationAlsConfig, metrics: dict[str, float], origin: TrainingOrigin,
     embeddings: Embeddings, subscribed: pd.DataFrame,
 ):
     """Track a training in MLflow and register its pyfunc recommender as the `challenger`."""
@@ -96,7 +97,7 @@ def log_recommender(
         weights = Path(tmp) / "embeddings.npz"
         np.savez(weights, **embedding_arrays(embeddings, subscribed, config.recommendations.top_k))
         model = LoggedModel(RecommenderModel(), {"embeddings": weights}, ("ok-ml-assets", "numpy", "pandas", "scipy"))
-        return log_training_run(mlflow, config, metrics, tags, model)
+        return log_training_run(mlflow, config, metrics, origin, model)
 
 
 def build_scores_finite_check(key) -> dg.AssetChecksDefinition:
@@ -194,7 +195,7 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
                   "holdout_split": HoldoutSplit.from_frame(holdout_split)}
         metrics = STAGE["holdout_report"].run(config, values).as_metrics()
         embeddings: Embeddings = STAGE["embeddings"].run(config, values)
-        registered = log_recommender(mlflow, config, metrics, training_tags(context, config, versions + sub_versions),
+        registered = log_recommender(mlflow, config, metrics, training_origin(context, config, versions + sub_versions),
                                      embeddings, subscribed_pairs)
         factors = config.model.factors
         yield dg.Output(embeddings_frame(embeddings.user_ids, embeddings.user_factors, "user_id"), "user_embeddings",

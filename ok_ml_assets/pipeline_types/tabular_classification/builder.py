@@ -11,6 +11,7 @@ from ok_ml_assets.lifecycle.assets import (
     PUBLISH_WHEN_GATES_PASS,
     PromotionOutcome,
     TrainedModel,
+    TrainingOrigin,
     build_automation,
     build_model_promotion,
     lineage,
@@ -22,7 +23,7 @@ from ok_ml_assets.lifecycle.assets import (
     seen_in_training,
     statistics_metadata,
     trained_model_output,
-    training_tags,
+    training_origin,
 )
 from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_checks
 from ok_ml_assets.lifecycle.datasets import build_dataset_asset
@@ -72,7 +73,7 @@ def champion_rescorer(config: TabularClassificationConfig):
 
 def log_classifier(
     mlflow: MlflowResource, config: TabularClassificationConfig, classifier: Classifier, metrics: dict[str, float],
-    tags: dict[str, str],
+    origin: TrainingOrigin,
 ):
     """Track a training in MLflow (params, test metrics, feature importance) and register its pyfunc as `challenger`."""
     from ok_ml_assets.pipeline_types.tabular_classification.model import ClassifierModel, model_files
@@ -81,7 +82,7 @@ def log_classifier(
         model = LoggedModel(ClassifierModel(), model_files(classifier, config.features.id_column, Path(tmp)),
                             ("ok-ml-assets", "lightgbm", "numpy", "pandas", "scikit-learn"))
         importance = {"feature_importance.csv": classifier.importance.to_csv(index=False)}
-        return log_training_run(mlflow, config, metrics, tags, model, importance)
+        return log_training_run(mlflow, config, metrics, origin, model, importance)
 
 
 def class_rates(labels: pd.Series, classes: list[str]) -> dict[str, dg.MetadataValue]:
@@ -154,7 +155,7 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
         values = run_recipe(config, {"dataset_split": dataset_split}, targets=("classifier_at_threshold",))
         metrics = values["evaluation_report"].as_metrics()
         registered = log_classifier(mlflow, config, values["classifier_at_threshold"], metrics,
-                                    training_tags(context, config, versions))
+                                    training_origin(context, config, versions))
         context.log.info(f"{exp}: best iteration {values['classifier'].best_iteration}, threshold {metrics['threshold']:.4f}")
         return trained_model_output(registered, metrics, versions[-1].tag, mlflow, output_name="result")
 

@@ -10,6 +10,7 @@ from ok_ml_assets.lifecycle.assets import (
     PUBLISH_WHEN_GATES_PASS,
     PromotionOutcome,
     TrainedModel,
+    TrainingOrigin,
     build_automation,
     build_model_promotion,
     lineage,
@@ -21,7 +22,7 @@ from ok_ml_assets.lifecycle.assets import (
     seen_in_training,
     statistics_metadata,
     trained_model_output,
-    training_tags,
+    training_origin,
 )
 from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_checks
 from ok_ml_assets.lifecycle.datasets import build_dataset_asset
@@ -68,14 +69,14 @@ def champion_rescorer(config: TimeSeriesClassificationConfig):
 
 
 def log_detector(
-    mlflow: MlflowResource, config: TimeSeriesClassificationConfig, detector: Detector, metrics: dict[str, float], tags: dict[str, str],
+    mlflow: MlflowResource, config: TimeSeriesClassificationConfig, detector: Detector, metrics: dict[str, float], origin: TrainingOrigin,
 ):
     """Track a training in MLflow (params, event-level test metrics beside the baseline) and register its pyfunc."""
     from ok_ml_assets.pipeline_types.time_series_classification.model import DetectorModel, model_files
 
     with tempfile.TemporaryDirectory() as tmp:
         model = LoggedModel(DetectorModel(), model_files(detector, Path(tmp)), ("ok-ml-assets", "lightgbm", "numpy", "pandas"))
-        return log_training_run(mlflow, config, metrics, tags, model)
+        return log_training_run(mlflow, config, metrics, origin, model)
 
 
 def build_time_series_classification(config: TimeSeriesClassificationConfig) -> dg.Definitions:
@@ -126,7 +127,7 @@ def build_time_series_classification(config: TimeSeriesClassificationConfig) -> 
         versions = recorded_versions(context.instance, registry.client(), key("metric_series"))
         values = run_recipe(config, {"dataset_split": dataset_split}, targets=("detector_at_threshold",))
         metrics = values["evaluation_report"].as_metrics()
-        registered = log_detector(mlflow, config, values["detector_at_threshold"], metrics, training_tags(context, config, versions))
+        registered = log_detector(mlflow, config, values["detector_at_threshold"], metrics, training_origin(context, config, versions))
         return trained_model_output(registered, metrics, versions[-1].tag, mlflow, output_name="result")
 
     model_promotion = build_model_promotion(config, ("dataset_split",), rescore=champion_rescorer(config))
