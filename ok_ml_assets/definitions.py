@@ -5,7 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from ok_ml_assets.configs import load_experiment_configs
+from ok_ml_assets.lifecycle.annotations import annotate
 from ok_ml_assets.pipeline_types import pipeline_type
+from ok_ml_assets.registry.catalog import load_catalog
 from ok_ml_assets.resources.io import LocalParquetIOManager
 from ok_ml_assets.resources.kafka import KafkaResource
 from ok_ml_assets.resources.mlflow import MlflowResource
@@ -35,7 +37,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All experiments in the configs folder, merged, with the registry sensor and resources bound."""
     settings = settings or load_settings()
     configs = load_experiment_configs(settings.configs_dir)
-    experiments = [pipeline_type(config.pipeline_type).build(config) for config in configs]
+    catalog = load_catalog(settings.catalog_path)
+    experiments = [annotate(pipeline_type(config.pipeline_type).build(config), config, catalog) for config in configs]
     jobs = [job for experiment in experiments for job in experiment.jobs or []]
     sensors = dg.Definitions(sensors=[build_registry_sensor(configs, jobs)])
     # In-process runs: no per-step process start (about 20 s a run here), and no step subprocess whose __main__

@@ -29,6 +29,11 @@ def load_record(text: str) -> object:
     return getattr(importlib.import_module(module), name).model_validate(data)
 
 
+def frame_schema(frame: pd.DataFrame) -> dg.TableSchema:
+    """A table's columns and their types, as the Dagster UI shows them."""
+    return dg.TableSchema(columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in frame.dtypes.items()])
+
+
 class LocalParquetIOManager(dg.ConfigurableIOManager):
     """Stores DataFrames as `<base_dir>/<experiment>/<asset>.parquet` and records (pydantic) or dicts as `.json`."""
 
@@ -52,7 +57,10 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
         tmp = path.with_name(path.name + ".tmp")
         write(tmp)
         os.replace(tmp, path)
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+        metadata = {"path": dg.MetadataValue.path(str(path))}
+        if isinstance(obj, pd.DataFrame):
+            metadata["dagster/column_schema"] = frame_schema(obj)
+        context.add_output_metadata(metadata)
 
     def load_input(self, context: dg.InputContext) -> object:
         key = context.asset_key
