@@ -12,7 +12,7 @@ MLFLOW_PORT ?= 5000
 export OK_ML_DAGSTER_UI_URL ?= http://127.0.0.1:$(DAGSTER_PORT)
 export OK_ML_MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
 
-.PHONY: install run test lint dev mlflow-ui kafka-up kafka-down kafka-fetch clean
+.PHONY: install run test lint dev mlflow-ui kafka-up kafka-down kafka-fetch clean chromium
 
 $(UV):
 	$(PYTHON) -m venv .cache/uv
@@ -23,6 +23,11 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 install: $(VENV)/.installed
+
+# Debian's Chromium for the browser tests (Playwright drives it; `playwright install` would need the internet).
+chromium:
+	test -x /usr/bin/chromium || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 kafka-fetch:
 	kafka/kafka.sh fetch
@@ -45,10 +50,10 @@ lint: install
 dev: install kafka-up
 	mkdir -p $(DAGSTER_HOME)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp ok_ml_assets/instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
+	DAGSTER_PORT=$(DAGSTER_PORT) scripts/dagster_dev.sh
 
 mlflow-ui: install
-	$(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(OK_ML_HOME)/mlflow/mlflow.db}" -h 127.0.0.1 -p $(MLFLOW_PORT) --workers 1
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(OK_ML_HOME)/mlflow/mlflow.db}" -h 127.0.0.1 -p $(MLFLOW_PORT) --workers 1
 
 clean: kafka-down
 	rm -rf $(OK_ML_HOME)

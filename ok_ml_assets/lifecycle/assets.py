@@ -4,7 +4,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dagster as dg
@@ -174,7 +174,10 @@ def run_presentation(config: ExperimentConfig, origin: TrainingOrigin) -> tuple[
     tags, versions = origin.tags, origin.versions
     last = max((v.tag for v in versions), default="?")
     trigger = tags.get("trigger", "manual run")
-    description = (f"{config.description} Trained by Dagster run {tags.get('dagster_run_id', '?')} ({trigger}) on "
+    dagster_run = tags.get("dagster_run_id", "?")
+    if tags.get("dagster_run_url"):
+        dagster_run = f"[{dagster_run}]({tags['dagster_run_url']})"
+    description = (f"{config.description} Trained by Dagster run {dagster_run} ({trigger}) on "
                    f"{len(versions)} registered dataset versions up to {last}, commit {tags.get('git_commit', '?')[:12]}.")
     return f"{config.experiment_name} · data to {last} · {trigger}", description.strip()
 
@@ -273,9 +276,8 @@ def log_training_run(
 
     The run links back to the Dagster run that trained it when the Dagster UI's address is known.
     """
-    tags = origin.tags
-    if mlflow.dagster_ui_url and tags.get("dagster_run_id"):
-        tags = {**tags, "dagster_run_url": mlflow.dagster_run_url(tags["dagster_run_id"])}
+    if mlflow.dagster_ui_url and origin.tags.get("dagster_run_id"):
+        origin = replace(origin, tags={**origin.tags, "dagster_run_url": mlflow.dagster_run_url(origin.tags["dagster_run_id"])})
     name, description = run_presentation(config, origin)
     recorded = {"config.yml": config.source_text, "metrics.json": metrics_json(metrics),
                 DATASETS_ARTIFACT: json.dumps(lineage(origin.versions), indent=1)}
@@ -285,7 +287,7 @@ def log_training_run(
         description=description,
         params=flatten(config.model_dump(mode="json")),
         metrics=metrics,
-        tags=tags,
+        tags=origin.tags,
         artifacts={**recorded, **(artifacts or {})},
         model=model,
         datasets=training_datasets(origin.versions, load_settings().registry_repo),

@@ -133,6 +133,8 @@ class MlflowResource(dg.ConfigurableResource):
                 registered_model_name=experiment,
             )
         version = str(info.registered_model_version)
+        if description:
+            client.update_model_version(experiment, version, description=description)
         for key, value in tags.items():
             client.set_model_version_tag(experiment, version, key, value)
         client.set_registered_model_alias(experiment, CHALLENGER, version)

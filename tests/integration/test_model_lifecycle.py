@@ -62,7 +62,9 @@ def test_training_is_tracked_with_lineage_and_becomes_champion(settings, instanc
     assert config_text == (settings.configs_dir / f"{NAME}.yml").read_text()
     assert run.data.tags["dagster_run_url"] == f"{settings.dagster_ui_url}/runs/{facts.tags['dagster_run_id']}"
     assert run.info.run_name == f"{NAME} · data to 2026-11-14 · manual run"
-    assert f"Trained by Dagster run {facts.tags['dagster_run_id']} (manual run)" in run.data.tags["mlflow.note.content"]
+    link = f"[{facts.tags['dagster_run_id']}]({run.data.tags['dagster_run_url']})"
+    assert f"Trained by Dagster run {link} (manual run)" in run.data.tags["mlflow.note.content"]
+    assert link in mlflow.client().get_model_version(NAME, "1").description
     meta = instance.fetch_materializations(dg.AssetKey([NAME, "trained_model"]), limit=1).records[0].asset_materialization.metadata
     assert meta["mlflow_run"].value == f"{settings.mlflow_ui_url}/#/experiments/{run.info.experiment_id}/runs/{facts.run_id}"
     assert meta["mlflow_model_version"].value == f"{settings.mlflow_ui_url}/#/models/{NAME}/versions/1"
