@@ -16,8 +16,9 @@ from ok_ml_assets.lifecycle.gates import require_open_gates
 from ok_ml_assets.lifecycle.lineage import config_hash, flatten, git_state
 from ok_ml_assets.lifecycle.operations import Rescoring, promote_challenger
 from ok_ml_assets.lifecycle.promotion import TRAINED_BY, PromotionPolicy
-from ok_ml_assets.lifecycle.publication import ROLLOUT, Provenance, publish_messages, with_arms
+from ok_ml_assets.lifecycle.publication import ROLLOUT, BatchEnd, Provenance, publish_messages, with_arms
 from ok_ml_assets.monitoring import summarize
+from ok_ml_assets.pipeline_types import pipeline_type
 from ok_ml_assets.registry import DataRegistry, DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
 from ok_ml_assets.resources.mlflow import (
@@ -314,7 +315,8 @@ def publish_champion(
     provenance = Provenance(config.experiment_name, trained_model.model_name, trained_model.model_version, trained_model.run_id)
     arms = with_arms(predictions, config.publication, trained_model.as_of, key_column)
     rollout = arms[arms["arm"] == ROLLOUT]
-    report = publish_messages(kafka, config.publication, encode(rollout, provenance))
+    batch_end = BatchEnd(provenance, config.publication, pipeline_type(config.pipeline_type).fallback(config, rollout))
+    report = publish_messages(kafka, config.publication, encode(rollout, provenance), batch_end)
     context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
     return Publication(arms, rollout, report)
 

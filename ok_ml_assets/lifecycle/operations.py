@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ok_ml_assets.configs import ConfigError, ExperimentConfig, parse_experiment_text
 from ok_ml_assets.lifecycle.lineage import config_hash
 from ok_ml_assets.lifecycle.promotion import Decision, PromotionPolicy, decide_promotion
-from ok_ml_assets.lifecycle.publication import ROLLOUT, Provenance, publish_messages, with_arms
+from ok_ml_assets.lifecycle.publication import ROLLOUT, BatchEnd, Provenance, publish_messages, with_arms
 from ok_ml_assets.pipeline_types import pipeline_type
 from ok_ml_assets.registry import DataRegistry
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
@@ -93,8 +93,9 @@ def rollback(mlflow: MlflowResource, kafka: KafkaResource, experiment: str, vers
     provenance = Provenance(experiment, experiment, target, facts.run_id)
     arms = with_arms(predictions, config.publication, "", kind.key_column(config))
     # Publish first: the transaction either lands whole or not at all, and only then does the alias move.
-    messages = kind.encode_messages(config, arms[arms["arm"] == ROLLOUT], provenance)
-    report = publish_messages(kafka, config.publication, messages)
+    rollout = arms[arms["arm"] == ROLLOUT]
+    batch_end = BatchEnd(provenance, config.publication, kind.fallback(config, rollout))
+    report = publish_messages(kafka, config.publication, kind.encode_messages(config, rollout, provenance), batch_end)
     mlflow.move_champion(experiment, target, f"rollback from v{current} at {provenance.generated_at}")
     return target, report
 

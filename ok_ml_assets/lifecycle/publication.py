@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +15,10 @@ import pandas as pd
 from ok_ml_assets.configs import Publication
 
 ROLLOUT, CONTROL = "rollout", "control"
+# Each publication ends with one trailer per partition (same transaction): what that partition holds of it, and how
+# to answer keys it has no value for. Consumers tell trailers by their key prefix and skip them as data.
+BATCH_SCHEMA, BATCH_VERSION = "ok_ml.batch", 1
+BATCH_KEY_PREFIX = b"__batch__:"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,16 @@ class Provenance:
     model_version: str
     run_id: str
     generated_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+    @property
+    def generation_id(self) -> str:
+        """One publication's identity: the model version, and a digest of its run and time (a rollback is a new one)."""
+        return generation_id(self.model_version, self.run_id, self.generated_at)
+
+
+def generation_id(model_version: str, run_id: str, generated_at: str) -> str:
+    """The identity of a publication, computable from any of its messages' provenance."""
+    return f"v{model_version}-{hashlib.sha256(f'{run_id}|{generated_at}'.encode()).hexdigest()[:12]}"
 
 
 def rollout_bucket(entity_id: int, salt: str) -> float:
@@ -60,12 +74,36 @@ def message_key(entity_id: int) -> bytes:
     return str(int(entity_id)).encode()
 
 
+# (messages per partition, every partition of the topic) -> (partition, key, value) of each trailer.
+Trailers = Callable[[Mapping[int, int], Sequence[int]], Iterable[tuple[int, bytes, bytes]]]
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    """The trailers that close a publication: per partition, how many of its messages it holds, and the fallback."""
+
+    provenance: Provenance
+    publication: Publication
+    fallback: dict
+
+    def trailers(self, counts: Mapping[int, int], partitions: Sequence[int]) -> list[tuple[int, bytes, bytes]]:
+        """One trailer for every partition of the topic, those with no message of this publication included."""
+        return [(p, BATCH_KEY_PREFIX + str(p).encode(), self.trailer(p, counts.get(p, 0), len(partitions))) for p in partitions]
+
+    def trailer(self, partition: int, messages: int, partitions: int) -> bytes:
+        """The JSON trailer of one partition."""
+        body = {"partition": partition, "partitions": partitions, "messages": messages,
+                "generation_id": self.provenance.generation_id, "topic": self.publication.topic,
+                "rollout_fraction": self.publication.rollout_fraction, "salt": self.publication.salt, "fallback": self.fallback}
+        return envelope(BATCH_SCHEMA, BATCH_VERSION, body, self.provenance)
+
+
 class Publisher(Protocol):
     """What publication needs of a message broker."""
 
     def ensure_topic(self, topic: str, partitions: int) -> None: ...
 
-    def publish(self, topic: str, messages: Iterable[tuple[bytes, bytes]]): ...
+    def publish(self, topic: str, messages: Iterable[tuple[bytes, bytes]], trailers: Trailers | None = None): ...
 
 
 def with_arms(predictions: pd.DataFrame, publication: Publication, as_of: str, key_column: str = "user_id") -> pd.DataFrame:
@@ -74,7 +112,9 @@ def with_arms(predictions: pd.DataFrame, publication: Publication, as_of: str, k
     return predictions.assign(arm=np.where(chosen, ROLLOUT, CONTROL), as_of=as_of)
 
 
-def publish_messages(publisher: Publisher, publication: Publication, messages: Iterable[tuple[bytes, bytes]]):
-    """Publish encoded messages to the experiment's topic, all or nothing."""
+def publish_messages(
+    publisher: Publisher, publication: Publication, messages: Iterable[tuple[bytes, bytes]], batch_end: BatchEnd | None = None
+):
+    """Publish encoded messages, then the batch's trailers, to the experiment's topic, all or nothing."""
     publisher.ensure_topic(publication.topic, publication.partitions)
-    return publisher.publish(publication.topic, messages)
+    return publisher.publish(publication.topic, messages, batch_end.trailers if batch_end else None)

@@ -56,6 +56,10 @@ class PipelineType(ABC):
         """(key, value) of each published prediction: the type's versioned payload, as the config shapes it."""
 
     @abstractmethod
+    def fallback(self, config: ExperimentConfig, predictions: pd.DataFrame) -> dict:
+        """What serving answers for a key with no published value (unknown entity, control arm), published with the batch."""
+
+    @abstractmethod
     def synthetic_versions(self, config: ExperimentConfig, preset: str, seed: int) -> Iterable[tuple[str, str, pd.DataFrame]]:
         """(dataset name, tag, table) of a synthetic world for the experiment's datasets, for `make run`."""
 

@@ -23,6 +23,7 @@ class PublicationReport:
     bytes: int = 0
     seconds: float = 0.0
     offsets: dict[int, tuple[int, int]] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
 
     @property
     def messages_per_second(self) -> float:
@@ -33,6 +34,7 @@ class PublicationReport:
         """Account one acknowledged message."""
         low, high = self.offsets.get(partition, (offset, offset))
         self.offsets[partition] = (min(low, offset), max(high, offset))
+        self.counts[partition] = self.counts.get(partition, 0) + 1
         self.messages += 1
         self.bytes += size
 
@@ -61,8 +63,9 @@ class KafkaResource(dg.ConfigurableResource):
             if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
 
-    def publish(self, topic: str, messages: Iterable[tuple[bytes, bytes]]) -> PublicationReport:
-        """Send keyed messages in one transaction; commit only if every delivery report is a success."""
+    def publish(self, topic: str, messages: Iterable[tuple[bytes, bytes]], trailers=None) -> PublicationReport:
+        """Send keyed messages, then the trailers made from what each partition got, in one transaction; commit only if
+        every delivery report is a success."""
         producer = Producer(
             {
                 **self.client_config(),
@@ -86,24 +89,37 @@ class KafkaResource(dg.ConfigurableResource):
             else:
                 report.record(message.partition(), message.offset(), len(message.value()) + len(message.key()))
 
+        def on_trailer(error, _message) -> None:
+            if error is not None:
+                failures.append(error)
+
         started = time.perf_counter()
         producer.init_transactions(30)
         producer.begin_transaction()
         try:
             for key, value in messages:
                 self._produce(producer, topic, key, value, on_delivery)
-            producer.flush(self.delivery_timeout_ms / 1000)
-            if failures or len(producer):
-                raise PublicationError(
-                    f"{len(failures)} messages to {topic} failed and {len(producer)} are unacknowledged "
-                    f"(first error: {failures[0] if failures else 'timeout'}); nothing was published"
-                )
+            self._flush(producer, topic, failures)
+            if trailers is not None:
+                partitions = sorted(producer.list_topics(topic, timeout=30).topics[topic].partitions)
+                for partition, key, value in trailers(dict(report.counts), partitions):
+                    producer.produce(topic, key=key, value=value, partition=partition, on_delivery=on_trailer)
+                self._flush(producer, topic, failures)
             producer.commit_transaction(60)
         except BaseException:
             producer.abort_transaction(60)
             raise
         report.seconds = time.perf_counter() - started
         return report
+
+    def _flush(self, producer: Producer, topic: str, failures: list) -> None:
+        """Wait for every delivery report; refuse to go on if any message failed or is still unacknowledged."""
+        producer.flush(self.delivery_timeout_ms / 1000)
+        if failures or len(producer):
+            raise PublicationError(
+                f"{len(failures)} messages to {topic} failed and {len(producer)} are unacknowledged "
+                f"(first error: {failures[0] if failures else 'timeout'}); nothing was published"
+            )
 
     @staticmethod
     def _produce(producer: Producer, topic: str, key: bytes, value: bytes, on_delivery) -> None:

@@ -65,6 +65,9 @@ class ToyThreshold(PipelineType):
     def encode_messages(self, config, predictions, provenance):
         return iter(())
 
+    def fallback(self, config, predictions):
+        return {"flagged": False}
+
     def synthetic_versions(self, config, preset, seed):
         return []
 

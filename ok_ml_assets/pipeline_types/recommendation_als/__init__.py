@@ -46,6 +46,12 @@ class RecommendationAls(PipelineType):
 
         return encode_messages(predictions, provenance)
 
+    def fallback(self, config: RecommendationAlsConfig, predictions: pd.DataFrame) -> dict:
+        """The sources recommended most often in the batch, for users it has no list for."""
+        from ok_ml_assets.pipeline_types.recommendation_als.payload import popular_fallback
+
+        return popular_fallback(predictions, config.recommendations.top_k)
+
     def synthetic_versions(self, config: RecommendationAlsConfig, preset: str, seed: int) -> Iterable[tuple[str, str, pd.DataFrame]]:
         """A synthetic social network's daily events and follows."""
         from ok_ml_assets.pipeline_types.recommendation_als.synthetic import synthetic_versions

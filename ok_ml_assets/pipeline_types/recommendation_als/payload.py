@@ -24,3 +24,11 @@ def encode_messages(recommendations: pd.DataFrame, provenance: Provenance) -> It
         recommendations["user_id"], recommendations["source_ids"], recommendations["scores"]
     ):
         yield message_key(user_id), message_value(user_id, source_ids, scores, provenance)
+
+
+def popular_fallback(recommendations: pd.DataFrame, top_k: int) -> dict:
+    """The `top_k` sources in the most lists of the batch, scored by their share of lists."""
+    counts = recommendations["source_ids"].explode().dropna().astype("int64").value_counts()
+    lists = max(len(recommendations), 1)
+    items = [{"source_id": int(s), "score": round(float(c) / lists, 6)} for s, c in counts.head(top_k).items()]
+    return {"items": items, "source": "most recommended sources of this batch"}

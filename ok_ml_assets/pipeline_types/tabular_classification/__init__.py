@@ -46,6 +46,10 @@ class TabularClassification(PipelineType):
 
         return encode_messages(predictions, config.features.id_column, config.classes, provenance)
 
+    def fallback(self, config: TabularClassificationConfig, predictions: pd.DataFrame) -> dict:
+        """An entity the model did not score is not flagged."""
+        return {"label": None, "score": None, "flagged": False, "source": "not scored by this batch"}
+
     def synthetic_versions(self, config: TabularClassificationConfig, preset: str, seed: int) -> Iterable[tuple[str, str, pd.DataFrame]]:
         """The configured generator's daily labelled exports."""
         from ok_ml_assets.pipeline_types.tabular_classification.synthetic import synthetic_versions

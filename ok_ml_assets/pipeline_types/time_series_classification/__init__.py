@@ -46,6 +46,10 @@ class TimeSeriesClassification(PipelineType):
 
         return encode_messages(predictions, provenance)
 
+    def fallback(self, config: TimeSeriesClassificationConfig, predictions: pd.DataFrame) -> dict:
+        """A series the model did not score raises no alert."""
+        return {"score": None, "alert": False, "source": "not scored by this batch"}
+
     def synthetic_versions(self, config: TimeSeriesClassificationConfig, preset: str, seed: int) -> Iterable[tuple[str, str, pd.DataFrame]]:
         """Synthetic service metrics, one version per day."""
         from ok_ml_assets.pipeline_types.time_series_classification.synthetic import synthetic_versions
