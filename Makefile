@@ -8,11 +8,15 @@ export DAGSTER_HOME ?= $(OK_ML_HOME)/dagster
 PRESET ?= default
 DAGSTER_PORT ?= 3000
 MLFLOW_PORT ?= 5000
+SERVING_PORT ?= 8700
 # Where the two UIs are served: each links to the other (Dagster assets -> MLflow runs, MLflow runs -> Dagster runs).
 export OK_ML_DAGSTER_UI_URL ?= http://127.0.0.1:$(DAGSTER_PORT)
 export OK_ML_MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
+# The local Redis of the serving tests and `make serve`; not 6379, which other work on this machine may use.
+REDIS_PORT ?= $(or $(OK_ML_REDIS_PORT),6390)
+export OK_ML_REDIS_PORT := $(REDIS_PORT)
 
-.PHONY: install run test lint dev mlflow-ui kafka-up kafka-down kafka-fetch clean chromium
+.PHONY: install run test lint dev serve mlflow-ui kafka-up kafka-down kafka-fetch clean chromium redis-install redis-up redis-down
 
 $(UV):
 	$(PYTHON) -m venv .cache/uv
@@ -38,10 +42,22 @@ kafka-up:
 kafka-down:
 	kafka/kafka.sh down
 
+# Debian's redis-server for the Redis online store (tests, `make serve`), installed only when missing.
+redis-install:
+	command -v redis-server >/dev/null || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }
+
+# Started with --appendonly yes --appendfsync everysec: a Redis commit is durable once the AOF is fsynced (about 1 s).
+redis-up:
+	redis/redis.sh up
+
+redis-down:
+	redis/redis.sh down
+
 run: install kafka-up
 	$(VENV)/bin/ok-ml run --preset $(PRESET)
 
-test: install kafka-up
+test: install kafka-up redis-up
 	$(VENV)/bin/pytest
 
 lint: install
@@ -52,8 +68,12 @@ dev: install kafka-up
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp ok_ml_assets/instance/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	DAGSTER_PORT=$(DAGSTER_PORT) scripts/dagster_dev.sh
 
+# The serving side: ingester and read API on 127.0.0.1:$(SERVING_PORT); Redis when REDIS_URL is set, else LMDB.
+serve: install kafka-up
+	OK_ML_SERVING_PORT=$(SERVING_PORT) scripts/serve.sh
+
 mlflow-ui: install
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(OK_ML_HOME)/mlflow/mlflow.db}" -h 127.0.0.1 -p $(MLFLOW_PORT) --workers 1
 
-clean: kafka-down
+clean: kafka-down redis-down
 	rm -rf $(OK_ML_HOME)

@@ -205,6 +205,59 @@ def monitoring_accept(experiment: str, asset: str, reason: str) -> None:
     click.echo(f"accepted {experiment}/{asset} as the monitoring reference ({int(summary.rows)} rows): {reason}")
 
 
+@main.group()
+def serve() -> None:
+    """Serving: the online store fed from the publication topics, and the read API by key."""
+
+
+def experiment_topics() -> list[str]:
+    """The publication topic of every experiment config."""
+    try:
+        return sorted({c.publication.topic for c in load_experiment_configs(load_settings().configs_dir)})
+    except ConfigError as error:
+        fail(str(error))
+
+
+@serve.command("ingest")
+@click.option("--topic", "topics", multiple=True, help="Topic(s) to ingest; every experiment's publication topic by default.")
+@click.option("--batch-size", default=5000, show_default=True, help="Messages per store commit.")
+@click.option("--until-idle", type=float, default=None, help="Stop after this many seconds without a message (default: until Ctrl-C).")
+def serve_ingest(topics: tuple[str, ...], batch_size: int, until_idle: float | None) -> None:
+    """Consume the publication topics (read_committed) into the online store: REDIS_URL, else LMDB in OK_ML_HOME."""
+    import logging
+    import signal
+    import threading
+
+    from ok_ml_assets.serving.ingest import Ingester
+    from ok_ml_assets.serving.stores import store_from_env
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    store = store_from_env(settings.home)
+    consumer = {"bootstrap.servers": settings.kafka_bootstrap_servers, **settings.kafka_security}
+    with Ingester(store, consumer, list(topics) or experiment_topics(), batch_size=batch_size) as ingester:
+        click.echo(f"ingesting {', '.join(ingester.topics)} from {settings.kafka_bootstrap_servers} into {type(store).__name__}")
+        ingester.run(stop, until_idle)
+    store.close()
+
+
+@serve.command("api")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("OK_ML_SERVING_PORT", "8700")), show_default="8700",
+              help="Port (env OK_ML_SERVING_PORT).")
+def serve_api_command(host: str, port: int) -> None:
+    """Serve every experiment's predictions by key: GET /v1/{experiment}/{key}, /health, /ready, /metrics."""
+    from ok_ml_assets.serving.api import serve_api
+    from ok_ml_assets.serving.stores import store_from_env
+
+    experiments = [c.experiment_name for c in load_experiment_configs(load_settings().configs_dir)]
+    click.echo(f"serving {', '.join(experiments)} on http://{host}:{port}/v1/<experiment>/<key>")
+    serve_api(store_from_env(load_settings().home), host=host, port=port, experiments=experiments)
+
+
 @main.command("validate-configs")
 def validate_configs() -> None:
     """Load every experiment config and report the first error."""

@@ -29,7 +29,8 @@ class Provenance:
     model_name: str
     model_version: str
     run_id: str
-    generated_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    # Microseconds: a rollback right after a publication must still be the newer generation.
+    generated_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"))
 
     @property
     def generation_id(self) -> str:
