@@ -136,6 +136,29 @@ def test_rollback_moves_the_champion_back_and_republishes_its_lists(settings, in
     recorded = mlflow.load_predictions(mlflow.facts(NAME, "1").run_id).set_index("user_id")
     for user, value in list(latest.items())[:50]:
         assert [i["source_id"] for i in value["items"]] == list(recorded.loc[int(user), "source_ids"])
+    assert_serving_follows_the_rollback(settings, kafka, topic, latest, recorded)
+
+
+def assert_serving_follows_the_rollback(settings, kafka, topic: str, latest: dict, recorded) -> None:
+    """Ingested into the online store, the topic serves the rolled-back version, and the batch's fallback to control users."""
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from ok_ml_assets.serving.api import build_app
+    from ok_ml_assets.serving.ingest import Ingester
+    from ok_ml_assets.serving.lmdb_store import LmdbStore
+
+    store = LmdbStore(settings.home / "serving" / "store.lmdb")
+    with Ingester(store, kafka.client_config(), [topic]) as ingester:
+        ingester.run(threading.Event(), idle_stop_after=3)
+    client = TestClient(build_app(store, [NAME]))
+    body = client.post(f"/v1/{NAME}/batch", json={"keys": [int(u) for u in list(latest)[:20]]}).json()
+    assert body["model"]["version"] == "1" and all(r["arm"] == "rollout" and not r["fallback"] for r in body["results"])
+    control = next(u for u in recorded.index if str(u) not in latest)
+    answer = client.get(f"/v1/{NAME}/{control}").json()
+    assert answer["fallback"] and answer["arm"] == "control" and answer["value"]["items"]
+    store.close()
 
 
 def test_reproduce_matches_the_recorded_model(settings, instance):
