@@ -13,7 +13,7 @@ from ok_ml_assets.resources.kafka import KafkaResource
 from ok_ml_assets.resources.mlflow import MlflowResource
 from ok_ml_assets.resources.monitoring import MonitoringResource
 from ok_ml_assets.resources.registry import RegistryResource
-from ok_ml_assets.sensors import build_registry_sensor
+from ok_ml_assets.sensors import build_registry_sensor, build_serving_sensor
 from ok_ml_assets.settings import Settings, load_settings
 
 
@@ -40,7 +40,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     catalog = load_catalog(settings.catalog_path)
     experiments = [annotate(pipeline_type(config.pipeline_type).build(config), config, catalog) for config in configs]
     jobs = [job for experiment in experiments for job in experiment.jobs or []]
-    sensors = dg.Definitions(sensors=[build_registry_sensor(configs, jobs)])
+    sensors = dg.Definitions(sensors=[build_registry_sensor(configs, jobs), build_serving_sensor(configs)])
     # In-process runs: no per-step process start (about 20 s a run here), and no step subprocess whose __main__
     # lacks a file, where importing Great Expectations pulls in pyspark's connect utils (if pyspark is installed),
     # which call sys.exit(0).

@@ -334,6 +334,7 @@ def publication_metadata(report: PublicationReport, config: ExperimentConfig, el
         "rollout_fraction": config.publication.rollout_fraction,
         "eligible_users": dg.MetadataValue.int(eligible),
         "model": f"{model.model_name} v{model.model_version}",
+        "generation_id": report.generation_id,
     }
 
 

@@ -118,4 +118,7 @@ def publish_messages(
 ):
     """Publish encoded messages, then the batch's trailers, to the experiment's topic, all or nothing."""
     publisher.ensure_topic(publication.topic, publication.partitions)
-    return publisher.publish(publication.topic, messages, batch_end.trailers if batch_end else None)
+    report = publisher.publish(publication.topic, messages, batch_end.trailers if batch_end else None)
+    if batch_end is not None:
+        report.generation_id = batch_end.provenance.generation_id
+    return report

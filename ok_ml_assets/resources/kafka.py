@@ -24,6 +24,8 @@ class PublicationReport:
     seconds: float = 0.0
     offsets: dict[int, tuple[int, int]] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
+    # The publication's identity in its trailers (what serving reports it holds); empty without trailers.
+    generation_id: str = ""
 
     @property
     def messages_per_second(self) -> float:

@@ -23,3 +23,10 @@ def open_store(home: Path, redis_url: str | None) -> OnlineStore:
 def store_from_env(home: Path) -> OnlineStore:
     """The store `REDIS_URL` names, or the embedded one."""
     return open_store(home, os.environ.get("REDIS_URL") or None)
+
+
+def existing_store_from_env(home: Path) -> OnlineStore | None:
+    """The store serving uses, or None while nothing was ever ingested into the embedded one (no Redis configured)."""
+    if os.environ.get("REDIS_URL"):
+        return store_from_env(home)
+    return store_from_env(home) if (Path(home) / "serving" / "store.lmdb").exists() else None
