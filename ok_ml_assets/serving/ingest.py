@@ -236,12 +236,14 @@ class Ingester:
             return {}
         self.last_lag = time.monotonic()
         lags = {}
-        for name, offset in offsets.items():
-            topic, _, partition = name.rpartition(":")
+        # The consumer's position, not the store's offset: it has stepped over transaction markers, which take offsets too.
+        parts = self.consumer.position([TopicPartition(n.rpartition(":")[0], int(n.rpartition(":")[2])) for n in offsets])
+        for part in parts:
             # Cached: the high watermark every fetch response carries, no extra round trip.
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, int(partition)), cached=True)
+            _, high = self.consumer.get_watermark_offsets(part, cached=True)
+            name = f"{part.topic}:{part.partition}"
             if high >= 0:
-                lags[name] = max(high - offset, 0)
+                lags[name] = max(high - max(part.offset, offsets[name]), 0)
         return lags
 
     def records(self) -> list[Record]:
