@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from ok_ml_assets.settings import PROJECT_ROOT
 
 METRIC_TOLERANCE = 0.02
 MIN_LIST_OVERLAP = 0.9
+
+# A git object name (SHA-1 or SHA-256, abbreviated or full).
+COMMIT_ID = re.compile(r"[0-9a-f]{7,64}")
 
 
 class LifecycleError(ValueError):
@@ -129,9 +133,13 @@ class Reproduction:
 def recorded_config(mlflow: MlflowResource, experiment: str, tags: dict[str, str], run_id: str) -> tuple[ExperimentConfig, list[str]]:
     """The config at the recorded commit (falling back to the logged copy), checked against the recorded hash."""
     notes, commit = [], tags.get("git_commit", "unknown")
-    shown = subprocess.run(
-        ["git", "show", f"{commit}:asset_configs/{experiment}.yml"], cwd=PROJECT_ROOT, capture_output=True, text=True
-    )
+    if not COMMIT_ID.fullmatch(commit):
+        # A value read from the registry is never handed to git unless it is an object name.
+        notes.append(f"the recorded git_commit {commit[:60]!r} is not a commit id")
+        shown = subprocess.CompletedProcess([], 1)
+    else:
+        shown = subprocess.run(["git", "show", "--end-of-options", f"{commit}:asset_configs/{experiment}.yml"],
+                               cwd=PROJECT_ROOT, capture_output=True, text=True)
     if shown.returncode == 0:
         try:
             config = parse_experiment_text(shown.stdout, f"{commit[:12]}:asset_configs/{experiment}.yml")
@@ -140,7 +148,7 @@ def recorded_config(mlflow: MlflowResource, experiment: str, tags: dict[str, str
         except ConfigError:
             pass
         notes.append(f"the config at commit {commit[:12]} differs from the one trained (dirty tree or another configs folder)")
-    else:
+    elif COMMIT_ID.fullmatch(commit):
         notes.append(f"commit {commit[:12]} is not in this checkout")
     config = parse_experiment_text(mlflow.load_text(run_id, "config.yml"), f"run {run_id} config.yml")
     if config_hash(config) != tags.get("config_hash"):
