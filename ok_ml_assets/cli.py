@@ -260,10 +260,15 @@ def serve_api_command(host: str, port: int) -> None:
 
 @main.command("validate-configs")
 def validate_configs() -> None:
-    """Load every experiment config and report the first error."""
+    """Load every experiment config, check it against the data registry's catalog, and report the first error."""
+    from ok_ml_assets.configs import require_cataloged_datasets
+    from ok_ml_assets.registry.catalog import load_catalog
+
+    settings = load_settings()
     try:
-        configs = load_experiment_configs(load_settings().configs_dir)
-    except ConfigError as error:
+        configs = load_experiment_configs(settings.configs_dir)
+        require_cataloged_datasets(configs, set(load_catalog(settings.catalog_path).datasets), settings.catalog_path)
+    except (ConfigError, CatalogError) as error:
         fail(str(error))
     click.echo(f"{len(configs)} experiment configs are valid: {', '.join(c.experiment_name for c in configs)}")
 

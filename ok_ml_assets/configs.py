@@ -33,7 +33,7 @@ class ConfigError(ValueError):
 class Strict(BaseModel):
     """Base for config sections: unknown fields are errors, values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DatasetWindow(Strict):
@@ -59,6 +59,15 @@ class Publication(Strict):
     rollout_fraction: float = Field(gt=0, le=1)
     salt: str = Field(min_length=1)
     cron: str = "0 3 * * 1"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(value):
+            raise ValueError(f"{value!r} is not a cron schedule (five fields, e.g. '0 3 * * 1')")
+        return value
 
 
 class Promotion(Strict):
@@ -152,10 +161,23 @@ def parse_experiment_config(data: object, source: str) -> ExperimentConfig:
         raise ConfigError(f"{source}: invalid experiment config\n{_describe(error)}") from None
 
 
+class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """YAML's safe loader, refusing a mapping that names a key twice (YAML would keep the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def parse_experiment_text(text: str, source: str) -> ExperimentConfig:
     """Parse and validate YAML text, keeping the text as the config's exact source."""
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: not valid YAML: {error}") from None
     config = parse_experiment_config(data, source)
@@ -165,7 +187,12 @@ def parse_experiment_text(text: str, source: str) -> ExperimentConfig:
 
 def load_experiment_config(path: Path) -> ExperimentConfig:
     """Load and validate one experiment YAML."""
-    text = path.read_text()
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file (an experiment config is a YAML file)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
     config = parse_experiment_text(text, str(path))
     if config.experiment_name != path.stem:
         raise ConfigError(
@@ -179,4 +206,27 @@ def load_experiment_configs(directory: Path) -> list[ExperimentConfig]:
     paths = sorted(directory.glob("*.yml"))
     if not paths:
         raise ConfigError(f"{directory}: no experiment configs (*.yml) found; set OK_ML_CONFIGS_DIR to the configs folder")
-    return [load_experiment_config(path) for path in paths]
+    configs = [load_experiment_config(path) for path in paths]
+    require_distinct_topics(configs, directory)
+    return configs
+
+
+def require_distinct_topics(configs: list[ExperimentConfig], directory: Path) -> None:
+    """Refuse two experiments publishing to one topic: their values would overwrite each other's keys."""
+    by_topic: dict[str, list[str]] = {}
+    for config in configs:
+        by_topic.setdefault(config.publication.topic, []).append(config.experiment_name)
+    shared = {topic: names for topic, names in by_topic.items() if len(names) > 1}
+    if shared:
+        topic, names = next(iter(shared.items()))
+        raise ConfigError(f"{directory}: publication.topic: {', '.join(f'{n}.yml' for n in names)} all publish to {topic!r}; "
+                          "each experiment needs its own topic")
+
+
+def require_cataloged_datasets(configs: list[ExperimentConfig], catalog_datasets: set[str], catalog_path: Path) -> None:
+    """Refuse an experiment reading a dataset the data registry's catalog does not declare."""
+    for config in configs:
+        for role, window in config.dataset_windows().items():
+            if window.dataset_name not in catalog_datasets:
+                raise ConfigError(f"{config.experiment_name}.yml: datasets.{role}.dataset_name: {window.dataset_name!r} is not in "
+                                  f"the catalog {catalog_path} (datasets there: {', '.join(sorted(catalog_datasets))})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ok_ml_assets.configs import load_experiment_configs
+from ok_ml_assets.configs import load_experiment_configs, require_cataloged_datasets
 from ok_ml_assets.lifecycle.annotations import annotate
 from ok_ml_assets.pipeline_types import pipeline_type
 from ok_ml_assets.registry.catalog import load_catalog
@@ -38,6 +38,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
     configs = load_experiment_configs(settings.configs_dir)
     catalog = load_catalog(settings.catalog_path)
+    require_cataloged_datasets(configs, set(catalog.datasets), settings.catalog_path)
     experiments = [annotate(pipeline_type(config.pipeline_type).build(config), config, catalog) for config in configs]
     jobs = [job for experiment in experiments for job in experiment.jobs or []]
     sensors = dg.Definitions(sensors=[build_registry_sensor(configs, jobs), build_serving_sensor(configs)])

@@ -30,6 +30,8 @@ class Features(Strict):
     def _weights(cls, value: dict[str, float]) -> dict[str, float]:
         if not value or any(w < 0 for w in value.values()):
             raise ValueError("event weights must be non-empty and non-negative")
+        if not any(w > 0 for w in value.values()):
+            raise ValueError("at least one event weight must be positive (all zero would make every feature zero)")
         return value
 
 
