@@ -212,6 +212,7 @@ def run_experiments(
     unknown = set(experiments) - {c.experiment_name for c in configs}
     if unknown:
         raise ValueError(f"unknown experiments {sorted(unknown)}; configs are in {settings.configs_dir}")
+    require_broker(defs)
     instance = dagster_instance(settings.home)
     client = registry_client(settings)
     setup = RunSummary()
@@ -221,6 +222,17 @@ def run_experiments(
     with timed(setup, "sync partitions"):
         tags = sync_partitions(instance, client)
     return {c.experiment_name: run_experiment(settings, defs, instance, c, tags, setup, progress) for c in configs}
+
+
+def require_broker(defs: dg.Definitions) -> None:
+    """Refuse to train when the broker every publication needs does not answer: say so in seconds, not after training."""
+    from ok_ml_assets.resources.kafka import BrokerUnreachable
+
+    try:
+        defs.resources["kafka"].require_reachable()
+    except BrokerUnreachable as error:
+        raise ValueError(f"{error}; nothing was trained. Start the local broker with `make kafka-up`, "
+                         "or point KAFKA_BOOTSTRAP_SERVERS at a running cluster") from None
 
 
 def describe_world(

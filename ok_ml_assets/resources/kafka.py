@@ -11,6 +11,10 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
+class BrokerUnreachable(RuntimeError):
+    """The Kafka cluster did not answer: nothing should be trained for a publication that cannot happen."""
+
+
 class PublicationError(RuntimeError):
     """Some messages were not acknowledged; the transaction was aborted and nothing is visible."""
 
@@ -41,6 +45,16 @@ class PublicationReport:
         self.bytes += size
 
 
+def abort(producer: Producer, topic: str, cause: BaseException) -> None:
+    """Abort the open transaction; when the broker cannot even be told, say what that means instead of the abort's timeout."""
+    try:
+        producer.abort_transaction(60)
+    except KafkaException:
+        # Unacknowledged, the transaction is aborted by the broker when transaction.timeout.ms passes: nothing is visible.
+        raise PublicationError(f"publication to {topic} failed ({cause}) and the broker could not be reached to abort it: "
+                               "nothing was published; the transaction was aborted") from cause
+
+
 class KafkaResource(dg.ConfigurableResource):
     """A Kafka cluster: 127.0.0.1:9092 by default; KAFKA_* environment variables for SASL/TLS clusters."""
 
@@ -51,6 +65,17 @@ class KafkaResource(dg.ConfigurableResource):
     def client_config(self) -> dict[str, str]:
         """librdkafka settings shared by every client."""
         return {"bootstrap.servers": self.bootstrap_servers, **self.security}
+
+    def require_reachable(self, timeout_seconds: float = 8.0) -> None:
+        """Fail in seconds, naming the bootstrap servers and the cause, when the cluster does not answer."""
+        errors: list[str] = []
+        admin = AdminClient({**self.client_config(), "socket.connection.setup.timeout.ms": int(timeout_seconds * 1000),
+                             "error_cb": lambda error: errors.append(error.str())})
+        try:
+            admin.list_topics(timeout=timeout_seconds)
+        except KafkaException as error:
+            cause = errors[-1] if errors else error.args[0].str()
+            raise BrokerUnreachable(f"Kafka at {self.bootstrap_servers} is unreachable: {cause}") from None
 
     def ensure_topic(self, topic: str, partitions: int) -> None:
         """Create a compacted topic if missing; an existing topic is left as it is."""
@@ -108,8 +133,8 @@ class KafkaResource(dg.ConfigurableResource):
                     producer.produce(topic, key=key, value=value, partition=partition, on_delivery=on_trailer)
                 self._flush(producer, topic, failures)
             producer.commit_transaction(60)
-        except BaseException:
-            producer.abort_transaction(60)
+        except BaseException as error:
+            abort(producer, topic, error)
             raise
         report.seconds = time.perf_counter() - started
         return report
