@@ -68,6 +68,8 @@ class PromotionOutcome(Record):
     comparison: str
     champion_recorded: dict[str, float] = {}
     champion_rescored: dict[str, float] = {}
+    # The champion the gate compared with: publication moves `champion` only if it still points there.
+    replaces: str | None = None
 
 
 class PromotionRefused(RuntimeError):
@@ -233,6 +235,7 @@ def build_model_promotion(config: ExperimentConfig, evaluation_inputs: Sequence[
         outcome = PromotionOutcome(
             promoted=decision.promote, reason=decision.reason, model_version=version, champion_version=champion,
             comparison=result.comparison, champion_recorded=result.champion_recorded, champion_rescored=result.champion_rescored,
+            replaces=result.previous,
         )
         return dg.Output(outcome, metadata={
             "decision": "promoted" if decision.promote else "rejected", "reason": decision.reason,
@@ -245,13 +248,14 @@ def build_model_promotion(config: ExperimentConfig, evaluation_inputs: Sequence[
 
 
 def require_champion(mlflow: MlflowResource, trained_model: TrainedModel, promotion: PromotionOutcome) -> None:
-    """Refuse publication unless this run's model was promoted and `champion` still points at it."""
+    """Refuse publication unless this run's model was promoted and `champion` is still the one the gate compared with."""
     name, version = trained_model.model_name, trained_model.model_version
     if not promotion.promoted:
         raise PromotionRefused(f"{name} v{version} was not promoted, nothing published: {promotion.reason}")
     current = mlflow.alias_version(name, CHAMPION)
-    if current != version:
-        raise PromotionRefused(f"{name} v{version} is no longer the champion (champion is v{current}); nothing published")
+    if current not in (version, promotion.replaces):
+        raise PromotionRefused(f"{name}: champion moved to v{current} since the gate compared v{version} with "
+                               f"{'v' + promotion.replaces if promotion.replaces else 'no champion'}; nothing published")
 
 
 def trained_dataset_tags(facts: ModelVersionFacts, dataset: str) -> list[str]:
@@ -317,6 +321,8 @@ def publish_champion(
     rollout = arms[arms["arm"] == ROLLOUT]
     batch_end = BatchEnd(provenance, config.publication, pipeline_type(config.pipeline_type).fallback(config, rollout))
     report = publish_messages(kafka, config.publication, encode(rollout, provenance), batch_end)
+    # Only now, with the transaction committed, does the registry say what the topic says.
+    mlflow.set_champion(trained_model.model_name, trained_model.model_version)
     context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
     return Publication(arms, rollout, report)
 

@@ -80,8 +80,12 @@ class KafkaResource(dg.ConfigurableResource):
     def ensure_topic(self, topic: str, partitions: int) -> None:
         """Create a compacted topic if missing; an existing topic is left as it is."""
         admin = AdminClient(self.client_config())
-        if topic in admin.list_topics(timeout=30).topics:
-            return
+        try:
+            if topic in admin.list_topics(timeout=10).topics:
+                return
+        except KafkaException as error:
+            raise BrokerUnreachable(f"Kafka at {self.bootstrap_servers} is unreachable ({error.args[0].str()}); "
+                                    f"nothing was published to {topic}") from None
         spec = NewTopic(topic, num_partitions=partitions, replication_factor=-1,
                         config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"})
         try:

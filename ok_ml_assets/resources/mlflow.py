@@ -182,13 +182,16 @@ class MlflowResource(dg.ConfigurableResource):
             return None
 
     def record_decision(self, name: str, version: str, promoted: bool, reason: str, previous: str | None) -> None:
-        """Write the gate's decision on the version and move `champion` to it when promoted."""
+        """Write the gate's decision on the version; `champion` moves only when its predictions are published."""
         client = self.client()
         client.set_model_version_tag(name, version, "promotion_decision", "promoted" if promoted else "rejected")
         client.set_model_version_tag(name, version, "promotion_reason", reason[:5000])
         if promoted:
             client.set_model_version_tag(name, version, "previous_champion", previous or "")
-            client.set_registered_model_alias(name, CHAMPION, version)
+
+    def set_champion(self, name: str, version: str) -> None:
+        """Point `champion` at a promoted version whose predictions were just published."""
+        self.client().set_registered_model_alias(name, CHAMPION, version)
 
     def move_champion(self, name: str, version: str, reason: str) -> None:
         """Point `champion` at an earlier version (rollback), recording why on it."""
