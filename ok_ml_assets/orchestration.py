@@ -304,15 +304,21 @@ def check_outcomes(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, st
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
-    """(step, innermost error message) of every failed step: the reason a user can act on."""
-    failures = []
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None and error.cause is not None:
-            error = error.cause
-        message = error.message.strip().splitlines()[0] if error else "unknown error"
-        failures.append((event.step_key, QUALIFIED_ERROR.sub(r"\1", message)))
+    """(step, innermost error message) of every failed step, or of the run when it failed before any step: the reason a
+    user can act on."""
+    failures = [(event.step_key, innermost(event.step_failure_data.error)) for event in result.get_step_failure_events()]
+    if not failures and not result.success:
+        failure = result.get_run_failure_event()
+        failures.append(("run", innermost(failure.event_specific_data.error) if failure.event_specific_data else "unknown error"))
     return failures
+
+
+def innermost(error) -> str:
+    """The first line of the deepest cause of a serialized error, without its module path."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    message = error.message.strip().splitlines()[0] if error else "unknown error"
+    return QUALIFIED_ERROR.sub(r"\1", message)
 
 
 def print_report(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from ok_ml_assets.configs import DatasetWindow, ExperimentConfig
 from ok_ml_assets.lifecycle.gates import require_open_gates
 from ok_ml_assets.lifecycle.lineage import config_hash, flatten, git_state
+from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG
 from ok_ml_assets.lifecycle.operations import Rescoring, promote_challenger
 from ok_ml_assets.lifecycle.promotion import TRAINED_BY, PromotionPolicy
 from ok_ml_assets.lifecycle.publication import ROLLOUT, BatchEnd, Provenance, publish_messages, with_arms
@@ -34,7 +35,6 @@ from ok_ml_assets.resources.mlflow import (
 from ok_ml_assets.settings import PROJECT_ROOT, load_settings
 
 # The instance limits runs carrying this tag to one per experiment (ok_ml_assets/instance/dagster.yaml).
-EXPERIMENT_TAG = "ok_ml/experiment"
 # Without all_deps_blocking_checks_passed, automation would publish past a failed blocking check.
 PUBLISH_WHEN_GATES_PASS = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 

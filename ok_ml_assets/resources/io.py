@@ -9,7 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
+
+from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG, hold_experiment
 
 RECORD_TYPE = "__record__"
 
@@ -35,9 +37,25 @@ def frame_schema(frame: pd.DataFrame) -> dg.TableSchema:
 
 
 class LocalParquetIOManager(dg.ConfigurableIOManager):
-    """Stores DataFrames as `<base_dir>/<experiment>/<asset>.parquet` and records (pydantic) or dicts as `.json`."""
+    """Stores DataFrames as `<base_dir>/<experiment>/<asset>.parquet` and records (pydantic) or dicts as `.json`.
+
+    A run of an experiment's job (tagged with its experiment) holds that experiment's lock from start to end, so two
+    refreshes never write the same asset files, whether they run from `ok-ml run`, the UI or the daemon.
+    """
 
     base_dir: str
+    _lock: object = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.dagster_run
+        experiment = run.tags.get(EXPERIMENT_TAG) if run is not None else None
+        if experiment:
+            self._lock = hold_experiment(Path(self.base_dir), experiment, run.run_id)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _path(self, key: dg.AssetKey, suffix: str) -> Path:
         return Path(self.base_dir).joinpath(*key.path).with_suffix(suffix)
