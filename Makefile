@@ -57,7 +57,7 @@ redis-down:
 run: install kafka-up
 	$(VENV)/bin/ok-ml run --preset $(PRESET)
 
-test: install kafka-up redis-up
+test: install chromium redis-install kafka-up redis-up
 	$(VENV)/bin/pytest
 
 lint: install
