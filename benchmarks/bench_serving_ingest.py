@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -54,12 +53,10 @@ def bare_consumer(bootstrap: str, topic: str, expected: int) -> float:
 
 def ingester(store, bootstrap: str, topic: str) -> float:
     """Seconds for the ingester to bring the whole publication into the store and serve it."""
-    stop = threading.Event()
     start = time.perf_counter()
     with Ingester(store, {"bootstrap.servers": bootstrap}, [topic], group_id=f"bench-{uuid.uuid4()}") as running:
         while current_generation(store, EXPERIMENT) is None:
             running.step()
-    stop.set()
     return time.perf_counter() - start
 
 
