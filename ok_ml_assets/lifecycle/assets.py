@@ -15,11 +15,10 @@ from ok_ml_assets.configs import DatasetWindow, ExperimentConfig
 from ok_ml_assets.lifecycle.gates import require_open_gates
 from ok_ml_assets.lifecycle.lineage import config_hash, flatten, git_state
 from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG
-from ok_ml_assets.lifecycle.operations import Rescoring, promote_challenger
+from ok_ml_assets.lifecycle.operations import Published, Rescoring, promote_challenger, publish_rollout
 from ok_ml_assets.lifecycle.promotion import TRAINED_BY, PromotionPolicy
-from ok_ml_assets.lifecycle.publication import ROLLOUT, BatchEnd, Provenance, publish_messages, with_arms
+from ok_ml_assets.lifecycle.publication import Provenance
 from ok_ml_assets.monitoring import summarize
-from ok_ml_assets.pipeline_types import pipeline_type
 from ok_ml_assets.registry import DataRegistry, DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
 from ok_ml_assets.resources.mlflow import (
@@ -299,32 +298,20 @@ def log_training_run(
     )
 
 
-@dataclass(frozen=True)
-class Publication:
-    """What a publication sent: every entity with its arm, the rollout's rows and the broker's report."""
-
-    arms: pd.DataFrame
-    rollout: pd.DataFrame
-    report: PublicationReport
-
-
 def publish_champion(
     context: dg.AssetExecutionContext, config: ExperimentConfig, gates: Sequence[dg.AssetCheckKey], predictions: pd.DataFrame,
     trained_model: TrainedModel, promotion: PromotionOutcome, kafka: KafkaResource, mlflow: MlflowResource,
-    key_column: str, encode: Callable[[pd.DataFrame, Provenance], Iterable[tuple[bytes, bytes]]],
-) -> Publication:
+) -> Published:
     """Publish the rollout's predictions, all or nothing, only when every blocking check passed and the model is champion."""
     require_open_gates(context, gates)
     require_champion(mlflow, trained_model, promotion)
     provenance = Provenance(config.experiment_name, trained_model.model_name, trained_model.model_version, trained_model.run_id)
-    arms = with_arms(predictions, config.publication, trained_model.as_of, key_column)
-    rollout = arms[arms["arm"] == ROLLOUT]
-    batch_end = BatchEnd(provenance, config.publication, pipeline_type(config.pipeline_type).fallback(config, rollout))
-    report = publish_messages(kafka, config.publication, encode(rollout, provenance), batch_end)
+    published = publish_rollout(kafka, config, predictions, provenance, trained_model.as_of)
     # Only now, with the transaction committed, does the registry say what the topic says.
     mlflow.set_champion(trained_model.model_name, trained_model.model_version)
+    report = published.report
     context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
-    return Publication(arms, rollout, report)
+    return published
 
 
 def publication_metadata(report: PublicationReport, config: ExperimentConfig, eligible: int, model: TrainedModel) -> dict:

@@ -7,6 +7,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from ok_ml_assets.configs import ConfigError, ExperimentConfig, parse_experiment_text
 from ok_ml_assets.lifecycle.lineage import config_hash
 from ok_ml_assets.lifecycle.promotion import Decision, PromotionPolicy, decide_promotion
@@ -80,6 +82,26 @@ def promote_challenger(
     return PromotionResult(decision, previous, comparison, recorded, rescored)
 
 
+@dataclass(frozen=True)
+class Published:
+    """What a publication sent: every entity with its arm, the rollout's rows and the broker's report."""
+
+    arms: pd.DataFrame
+    rollout: pd.DataFrame
+    report: PublicationReport
+
+
+def publish_rollout(kafka: KafkaResource, config: ExperimentConfig, predictions: pd.DataFrame, provenance: Provenance,
+                    as_of: str) -> Published:
+    """Publish the rollout arm of a version's predictions in the type's payload, closed by the batch's trailers."""
+    kind = pipeline_type(config.pipeline_type)
+    arms = with_arms(predictions, config.publication, as_of, kind.key_column(config))
+    rollout = arms[arms["arm"] == ROLLOUT]
+    batch_end = BatchEnd(provenance, config.publication, kind.fallback(config, rollout))
+    report = publish_messages(kafka, config.publication, kind.encode_messages(config, rollout, provenance), batch_end)
+    return Published(arms, rollout, report)
+
+
 def rollback(mlflow: MlflowResource, kafka: KafkaResource, experiment: str, version: str | None = None) -> tuple[str, PublicationReport]:
     """Move `champion` back (to `version`, or to the one it replaced) and re-publish that version's predictions."""
     current = mlflow.alias_version(experiment, CHAMPION)
@@ -92,16 +114,11 @@ def rollback(mlflow: MlflowResource, kafka: KafkaResource, experiment: str, vers
     if facts.tags.get("promotion_decision") != "promoted":
         raise LifecycleError(f"{experiment} v{target} never passed the promotion gate, so it cannot become champion")
     config = parse_experiment_text(mlflow.load_text(facts.run_id, "config.yml"), f"{experiment} v{target} config.yml")
-    kind = pipeline_type(config.pipeline_type)
-    predictions = mlflow.load_predictions(facts.run_id)
     provenance = Provenance(experiment, experiment, target, facts.run_id)
-    arms = with_arms(predictions, config.publication, "", kind.key_column(config))
     # Publish first: the transaction either lands whole or not at all, and only then does the alias move.
-    rollout = arms[arms["arm"] == ROLLOUT]
-    batch_end = BatchEnd(provenance, config.publication, kind.fallback(config, rollout))
-    report = publish_messages(kafka, config.publication, kind.encode_messages(config, rollout, provenance), batch_end)
+    published = publish_rollout(kafka, config, mlflow.load_predictions(facts.run_id), provenance, "")
     mlflow.move_champion(experiment, target, f"rollback from v{current} at {provenance.generated_at}")
-    return target, report
+    return target, published.report
 
 
 @dataclass

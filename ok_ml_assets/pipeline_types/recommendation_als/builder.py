@@ -35,7 +35,6 @@ from ok_ml_assets.pipeline_types.recommendation_als.evaluation import rescore_li
 from ok_ml_assets.pipeline_types.recommendation_als.features import read_events
 from ok_ml_assets.pipeline_types.recommendation_als.online import engaged_pairs
 from ok_ml_assets.pipeline_types.recommendation_als.online import online_metrics as online_metrics_per_arm
-from ok_ml_assets.pipeline_types.recommendation_als.payload import encode_messages
 from ok_ml_assets.pipeline_types.recommendation_als.recipe import STAGE, DailyFile, HoldoutSplit
 from ok_ml_assets.pipeline_types.recommendation_als.training import Embeddings
 from ok_ml_assets.registry import DatasetVersion
@@ -241,8 +240,7 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         monitoring: MonitoringResource,
     ) -> dg.Output[pd.DataFrame]:
         """Rollout users' champion lists in a Kafka topic keyed by user id; automation publishes once upstream is new and checks pass."""
-        sent = publish_champion(context, config, gates, recommendations, trained_model, model_promotion, kafka, mlflow,
-                                "user_id", encode_messages)
+        sent = publish_champion(context, config, gates, recommendations, trained_model, model_promotion, kafka, mlflow)
         monitoring.store().record_published(exp, "recommendations", sent.rollout)
         return dg.Output(sent.arms, metadata=publication_metadata(sent.report, config, len(recommendations), trained_model))
 

@@ -29,7 +29,6 @@ from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_
 from ok_ml_assets.lifecycle.datasets import build_dataset_asset
 from ok_ml_assets.lifecycle.operations import Rescoring
 from ok_ml_assets.pipeline_types.tabular_classification.config import TabularClassificationConfig
-from ok_ml_assets.pipeline_types.tabular_classification.payload import encode_messages
 from ok_ml_assets.pipeline_types.tabular_classification.recipe import (
     LABEL_INDEX,
     SPLIT_COLUMN,
@@ -188,9 +187,7 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
         mlflow: MlflowResource,
     ) -> dg.Output[pd.DataFrame]:
         """Rollout entities' champion scores in a topic keyed by entity id; automation publishes once upstream is new and checks pass."""
-        id_column = config.features.id_column
-        sent = publish_champion(context, config, gates, predictions, trained_model, model_promotion, kafka, mlflow, id_column,
-                                lambda rollout, provenance: encode_messages(rollout, id_column, config.classes, provenance))
+        sent = publish_champion(context, config, gates, predictions, trained_model, model_promotion, kafka, mlflow)
         return dg.Output(sent.arms, metadata=publication_metadata(sent.report, config, len(predictions), trained_model))
 
     refresh = [labelled_examples, dataset_split, trained_model, model_promotion, predictions, published_predictions]

@@ -28,7 +28,6 @@ from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_
 from ok_ml_assets.lifecycle.datasets import build_dataset_asset
 from ok_ml_assets.lifecycle.operations import Rescoring
 from ok_ml_assets.pipeline_types.time_series_classification.config import TimeSeriesClassificationConfig
-from ok_ml_assets.pipeline_types.time_series_classification.payload import encode_messages
 from ok_ml_assets.pipeline_types.time_series_classification.recipe import (
     SPLIT_COLUMN,
     STAGE,
@@ -159,8 +158,7 @@ def build_time_series_classification(config: TimeSeriesClassificationConfig) -> 
         mlflow: MlflowResource,
     ) -> dg.Output[pd.DataFrame]:
         """Each series' champion score and alert, keyed by series id; automation publishes once upstream is new and checks pass."""
-        sent = publish_champion(context, config, gates, predictions, trained_model, model_promotion, kafka, mlflow, "series_id",
-                                encode_messages)
+        sent = publish_champion(context, config, gates, predictions, trained_model, model_promotion, kafka, mlflow)
         return dg.Output(sent.arms, metadata=publication_metadata(sent.report, config, len(predictions), trained_model))
 
     refresh = [metric_series, series_windows, dataset_split, trained_model, model_promotion, predictions, published_alerts]
