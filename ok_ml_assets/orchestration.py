@@ -265,20 +265,8 @@ def run_experiment(
         result = materialize_refresh(defs, instance, config.experiment_name, progress)
     progress.line(f"  {'✓' if result.success else '✗'} refresh job {summary.timings['refresh job']:.1f} s")
     summary.success &= result.success
-    summary.timings.update(step_timings(instance, result))
     print_report(instance, config, result, summary, settings, progress)
     return summary
-
-
-def step_timings(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dict[str, float]:
-    """Wall time of each asset step of a finished run, and of all its checks together."""
-    timings: dict[str, float] = {}
-    for stats in instance.get_run_step_stats(result.run_id):
-        if stats.start_time and stats.end_time:
-            is_check = any(stats.step_key.endswith("_" + e.check_name) for e in result.get_asset_check_evaluations())
-            name = "step checks (all)" if is_check or stats.step_key.endswith("_monitoring") else f"step {stats.step_key}"
-            timings[name] = timings.get(name, 0.0) + stats.end_time - stats.start_time
-    return timings
 
 
 def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str | None = None) -> dict:
@@ -353,7 +341,7 @@ def print_report(
         progress.line(f"  MLflow model: {model['mlflow_model_version']}  (serve it with `make mlflow-ui`)")
 
 
-# An experiment's own wall time: registration is shared by all experiments, step timings lie inside the refresh job.
+# An experiment's own wall time: registration and partition sync are shared by all experiments.
 OWN_STEPS = ("dataset partitions", "refresh job")
 
 

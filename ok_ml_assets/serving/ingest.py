@@ -263,7 +263,9 @@ class Ingester:
             self.assign_new_partitions()
         records = self.records()
         if not records:
-            self.store.commit([], {LAG + tp: str(lag).encode() for tp, lag in self.lags(self.store.offsets()).items()}, {})
+            lags = self.lags(self.store.offsets())
+            if lags:
+                self.store.commit([], {LAG + tp: str(lag).encode() for tp, lag in lags.items()}, {})
             return None
         batch = apply_records(self.store, records, lambda offsets: self.lags(offsets))
         self.commit_group_offsets(batch.offsets)
