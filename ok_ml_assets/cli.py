@@ -40,10 +40,16 @@ def main() -> None:
 def run(preset: str, seed: int, experiments: tuple[str, ...]) -> None:
     """Register the synthetic world if the registry is empty, then materialize experiments end to end."""
     from ok_ml_assets.orchestration import run_experiments
+    from ok_ml_assets.preflight import StorageUnusable, require_usable_storage
     from ok_ml_assets.progress import Progress, output_to_log
 
     quiet_libraries()
     settings = load_settings()
+    try:
+        # Before anything writes, the log included: a full disk is one line, not a traceback.
+        require_usable_storage(settings)
+    except StorageUnusable as error:
+        fail(str(error))
     log = settings.home / "logs" / "ok-ml.log"
     click.echo(f"third-party output (DVC, MLflow, Kafka client, Dagster warnings) goes to {log}")
     try:
@@ -75,10 +81,11 @@ def open_registry() -> DataRegistry:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--tag", required=True, help="Version tag; daily datasets use the ISO date, e.g. 2026-11-01.")
 @click.option("--source", default="", help="Where the data came from (recorded with the version).")
-def registry_add(name: str, path: Path, tag: str, source: str) -> None:
+@click.option("--force", is_flag=True, help="Register bytes that another tag of NAME already holds (or held, deprecated).")
+def registry_add(name: str, path: Path, tag: str, source: str, force: bool) -> None:
     """Validate PATH against NAME's contract and register it as NAME@TAG."""
     try:
-        version = open_registry().add(name, tag, path, source=source)
+        version = open_registry().add(name, tag, path, source=source, force=force)
     except RegistryError as error:
         fail(str(error))
     click.echo(f"registered {version.ref}: {version.rows} rows, md5 {version.md5}")
@@ -91,7 +98,9 @@ def registry_list() -> None:
     for name, contract in sorted(client.catalog.datasets.items()):
         versions = client.versions(name)
         latest = max((v.tag for v in versions), default="-")
-        click.echo(f"{name:24} {len(versions):5} versions  latest {latest:12} owner {contract.owner}")
+        deprecated = len(client.deprecations(name))
+        taken_back = f"  ({deprecated} deprecated)" if deprecated else ""
+        click.echo(f"{name:24} {len(versions):5} versions  latest {latest:12} owner {contract.owner}{taken_back}")
 
 
 @registry.command("show")
@@ -109,6 +118,24 @@ def registry_show(name: str) -> None:
         click.echo(f"  {column}: {rule.model_dump(exclude_none=True)}")
     for version in sorted(client.versions(name), key=lambda v: v.tag):
         click.echo(f"  {version.tag:12} {version.rows:>10} rows  md5 {version.md5}  {version.created_at}  {version.source}")
+    for taken_back in client.deprecations(name):
+        version = taken_back.version
+        click.echo(f"  {version.tag:12} {version.rows:>10} rows  md5 {version.md5}  DEPRECATED {taken_back.deprecated_at}: "
+                   f"{taken_back.reason} (registered in commit {taken_back.registered_in[:12]})")
+
+
+@registry.command("deprecate")
+@click.argument("name")
+@click.argument("tag")
+@click.option("--reason", required=True, help="Why the version is taken back (kept in the ledger and git history).")
+def registry_deprecate(name: str, tag: str, reason: str) -> None:
+    """Take NAME@TAG back: windows and sensors skip it, and a replacement may be registered under TAG."""
+    try:
+        taken_back = open_registry().deprecate(name, tag, reason)
+    except RegistryError as error:
+        fail(str(error))
+    click.echo(f"deprecated {taken_back.ref} ({taken_back.version.rows} rows, md5 {taken_back.version.md5}): {taken_back.reason}\n"
+               f"windows and sensors skip it from now on; register a replacement with: ok-ml registry add {name} PATH --tag {tag}")
 
 
 @registry.command("get")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+NAIVE = "naive"
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 class CatalogError(ValueError):
@@ -27,6 +39,20 @@ class ColumnContract(BaseModel):
     allowed: list[str | int] | None = None
     min: float | None = None
     max: float | None = None
+    timezone: str | None = Field(
+        default=None,
+        description="A timestamp column's time zone (an IANA name such as UTC), or `naive` for zone-less wall-clock values.",
+    )
+
+    @model_validator(mode="after")
+    def _timezone_declared(self) -> ColumnContract:
+        if self.type == "timestamp" and self.timezone is None:
+            raise ValueError("a timestamp column must declare its timezone (e.g. UTC, or naive for zone-less values)")
+        if self.type != "timestamp" and self.timezone is not None:
+            raise ValueError(f"only timestamp columns have a timezone, not {self.type}")
+        if self.timezone not in (None, NAIVE) and not _known_zone(self.timezone):
+            raise ValueError(f"unknown time zone {self.timezone!r}")
+        return self
 
 
 class DatasetContract(BaseModel):

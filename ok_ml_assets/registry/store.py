@@ -15,6 +15,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from ok_ml_assets.preflight import describe_full_disk, free_mb
 from ok_ml_assets.registry.catalog import (
     DATASET_NAME,
     TAG,
@@ -26,6 +27,7 @@ from ok_ml_assets.registry.validation import validate_file
 from ok_ml_assets.settings import Settings
 
 LEDGER = "versions.json"
+DEPRECATIONS = "deprecated.json"
 LOCK_TIMEOUT_SECONDS = 600
 GIT_IDENTITY = ["-c", "user.name=ok-ml registry", "-c", "user.email=registry@ok-ml.local"]
 
@@ -51,6 +53,21 @@ class DatasetVersion:
     def ref(self) -> str:
         """NAME@TAG."""
         return f"{self.name}@{self.tag}"
+
+
+@dataclass(frozen=True)
+class Deprecation:
+    """A version taken back: no window or sensor reads it, its bytes stay in the remote and its .dvc file in git history."""
+
+    version: DatasetVersion
+    reason: str
+    deprecated_at: str
+    registered_in: str
+
+    @property
+    def ref(self) -> str:
+        """NAME@TAG."""
+        return self.version.ref
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,18 @@ def _known(ledger: dict, checked: tuple[Registration, str, int]) -> dict | None:
     return existing
 
 
+def _same_bytes_elsewhere(ledger: dict, deprecated: dict, checked: tuple[Registration, str, int]) -> str | None:
+    """Why these bytes are suspicious for this NAME@TAG: already registered under another tag, or deprecated."""
+    registration, md5, _ = checked
+    for tag, entry in ledger.get(registration.name, {}).items():
+        if entry["md5"] == md5 and tag != registration.tag:
+            return f"the same bytes are already registered as {registration.name}@{tag}"
+    for entry in deprecated.get(registration.name, []):
+        if entry["version"]["md5"] == md5:
+            return f"the same bytes were deprecated as {registration.name}@{entry['version']['tag']} ({entry['reason']})"
+    return None
+
+
 def _unique(checked: list[tuple[Registration, str, int]]) -> list[tuple[Registration, str, int]]:
     """One entry per NAME@TAG of a batch; the same NAME@TAG twice with different bytes is refused."""
     seen: dict[tuple[str, str], tuple[Registration, str, int]] = {}
@@ -105,6 +134,10 @@ def _unique(checked: list[tuple[Registration, str, int]]) -> list[tuple[Registra
 
 def _run_git(root: Path, *args: str) -> None:
     subprocess.run(["git", *GIT_IDENTITY, *args], cwd=root, check=True, capture_output=True, text=True)
+
+
+def _git_head(root: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
 
 
 class DataRegistry:
@@ -141,6 +174,18 @@ class DataRegistry:
         ) if (self.root / ".git").exists() else None
         return json.loads(shown.stdout) if shown is not None and shown.returncode == 0 else {}
 
+    def _deprecations(self) -> dict[str, list[dict]]:
+        path = self.root / DEPRECATIONS
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def deprecations(self, name: str | None = None) -> list[Deprecation]:
+        """Versions taken back, of one dataset or of all, oldest first."""
+        found = [
+            Deprecation(DatasetVersion(**d["version"]), d["reason"], d["deprecated_at"], d["registered_in"])
+            for n, entries in self._deprecations().items() if name in (None, n) for d in entries
+        ]
+        return sorted(found, key=lambda d: d.deprecated_at)
+
     def _contract(self, name: str) -> DatasetContract:
         try:
             return self.catalog.contract(name)
@@ -152,6 +197,11 @@ class DataRegistry:
         self._contract(name)
         entry = self._ledger().get(name, {}).get(tag)
         if entry is None:
+            taken_back = [d for d in self.deprecations(name) if d.version.tag == tag]
+            if taken_back:
+                last = taken_back[-1]
+                raise RegistryError(f"{last.ref} was deprecated on {last.deprecated_at}: {last.reason}; "
+                                    "no replacement is registered for that tag")
             tags = sorted(self._ledger().get(name, {}))
             shown = ", ".join(tags[-5:]) if tags else "none"
             raise RegistryError(f"dataset {name!r} has no registered version {tag!r} (latest tags: {shown})")
@@ -194,25 +244,46 @@ class DataRegistry:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def add(self, name: str, tag: str, path: Path, source: str = "") -> DatasetVersion:
+    def add(self, name: str, tag: str, path: Path, source: str = "", force: bool = False) -> DatasetVersion:
         """Validate and register one file as NAME@TAG."""
-        return self.add_many([Registration(name, tag, Path(path), source)])[0]
+        return self.add_many([Registration(name, tag, Path(path), source)], force=force)[0]
 
-    def add_many(self, registrations: list[Registration]) -> list[DatasetVersion]:
-        """Validate every file, then register all of them in one DVC commit; all or nothing."""
-        checked = _unique([self._check(r) for r in registrations])
+    def add_many(self, registrations: list[Registration], force: bool = False, today: dt.date | None = None) -> list[DatasetVersion]:
+        """Validate every file, then register all of them in one DVC commit; all or nothing.
+
+        Refused unless `force`: bytes already registered (or deprecated) under another tag of the dataset.
+        A daily tag after `today` (default: today in UTC) is always refused; a simulated world passes its own calendar.
+        """
+        today = today or dt.datetime.now(dt.UTC).date()
+        checked = _unique([self._check(r, today) for r in registrations])
         if not checked:
             return []
         with self._lock():
             ledger = self._ledger()
             fresh = [c for c in checked if _known(ledger, c) is None]
+            if not force:
+                self._refuse_repeated_bytes(ledger, fresh)
             if fresh:
                 self.ensure_initialized()
                 self._store([r for r, _, _ in fresh], ledger, [(md5, rows) for _, md5, rows in fresh])
             ledger = self._ledger()
         return [DatasetVersion(**ledger[r.name][r.tag]) for r in registrations]
 
-    def _check(self, registration: Registration) -> tuple[Registration, str, int]:
+    def _refuse_repeated_bytes(self, ledger: dict, fresh: list[tuple[Registration, str, int]]) -> None:
+        """Refuse bytes that another tag already holds: a file registered under the wrong day looks like this."""
+        deprecated = self._deprecations()
+        seen: dict[tuple[str, str], str] = {}
+        for item in fresh:
+            registration, md5, _ = item
+            why = _same_bytes_elsewhere(ledger, deprecated, item)
+            if why is None and (registration.name, md5) in seen:
+                why = f"the same bytes are also in this batch as {registration.name}@{seen[(registration.name, md5)]}"
+            if why is not None:
+                raise RegistryError(f"{registration.name}@{registration.tag} ({registration.path}): {why}; "
+                                    "a daily export repeated under another day is usually a mistake (use --force if it is not)")
+            seen[(registration.name, md5)] = registration.tag
+
+    def _check(self, registration: Registration, today: dt.date) -> tuple[Registration, str, int]:
         """Refuse a registration that is malformed, breaks its contract or reuses a tag for other bytes."""
         name, tag, path = registration.name, registration.tag, Path(registration.path)
         if not DATASET_NAME.match(name):
@@ -222,6 +293,9 @@ class DataRegistry:
         contract = self._contract(name)
         if contract.partitioning == "daily" and not _is_iso_date(tag):
             raise RegistryError(f"{name}@{tag}: {name!r} is partitioned daily, so its tag must be the day it covers (YYYY-MM-DD)")
+        if contract.partitioning == "daily" and dt.date.fromisoformat(tag) > today:
+            raise RegistryError(f"{name}@{tag}: the tag names a day after today ({today}); "
+                                "a future tag would count as the latest version of every window")
         if not path.is_file():
             raise RegistryError(f"{name}@{tag}: {path} is not a file")
         if path.stat().st_size == 0:
@@ -245,6 +319,7 @@ class DataRegistry:
         from dvc.exceptions import DvcException
 
         copied = []
+        new_objects = [o for o in (self._cache_object(md5) for md5, _ in facts) if not o.exists()]
         try:
             for r in registrations:
                 target = self._data_path(r.name, r.tag)
@@ -259,14 +334,56 @@ class DataRegistry:
             _run_git(self.root, "commit", "-q", "-m", "register " + ", ".join(f"{r.name}@{r.tag}" for r in registrations))
         except BaseException as error:
             self._rollback(copied)
+            self._drop_partial_objects(new_objects)
+            refs = ", ".join(f"{r.name}@{r.tag}" for r in registrations)
+            full = describe_full_disk(error, self.root)
+            if full is not None:
+                raise RegistryError(f"{refs}: nothing was registered: {full} (registry {self.root}, remote {self.remote})") from None
             # A remote scheme whose DVC plugin is missing fails with ImportError, a user's configuration mistake.
             if isinstance(error, (DvcException, ImportError)):
-                refs = ", ".join(f"{r.name}@{r.tag}" for r in registrations)
-                raise RegistryError(f"{refs}: could not store the data in DVC (remote {self.remote}): {error}") from None
+                raise RegistryError(f"{refs}: could not store the data in DVC (remote {self.remote}): {error}"
+                                    f"{self._remote_space(registrations)}") from None
             raise
 
+    def deprecate(self, name: str, tag: str, reason: str) -> Deprecation:
+        """Take NAME@TAG back: windows and sensors stop reading it, a replacement may be registered under its tag.
+
+        Nothing is deleted: the entry moves to the deprecations ledger with the reason, the .dvc file stays in git history
+        and the bytes in the remote.
+        """
+        if not reason.strip():
+            raise RegistryError(f"{name}@{tag}: say why it is deprecated (--reason)")
+        with self._lock():
+            version = self.version(name, tag)
+            facts = {"version": asdict(version), "reason": reason.strip(), "registered_in": _git_head(self.root),
+                     "deprecated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+            ledger = self._ledger()
+            del ledger[name][tag]
+            deprecated = self._deprecations()
+            deprecated.setdefault(name, []).append(facts)
+            try:
+                _run_git(self.root, "rm", "-q", "--", str(self._dvc_file(name, tag).relative_to(self.root)))
+                self._write_ledger(ledger)
+                self._write_json(DEPRECATIONS, deprecated)
+                _run_git(self.root, "add", "-A")
+                _run_git(self.root, "commit", "-q", "-m", f"deprecate {version.ref}: {facts['reason']}")
+            except BaseException:
+                self._rollback([])
+                raise
+            self._data_path(name, tag).unlink(missing_ok=True)
+        return self.deprecations(name)[-1]
+
+    def _remote_space(self, registrations: list[Registration]) -> str:
+        """Why a local remote refused the upload when the cause is space (DVC only logs the ENOSPC behind it)."""
+        if "://" in self.remote:
+            return ""
+        needed, free = sum(r.path.stat().st_size for r in registrations) / 1e6, free_mb(Path(self.remote))
+        return f"; no space left on device: {free:.1f} MB free at the remote, the data needs {needed:.1f} MB" if free < needed else ""
+
     def _with_versions(self, ledger: dict, registrations: list[Registration], facts: list[tuple[str, int]]) -> dict:
-        seq = max((v["seq"] for tags in ledger.values() for v in tags.values()), default=0)
+        # Deprecated versions keep their seq: a replacement must come after every sensor cursor that saw them.
+        retired = (d["version"]["seq"] for entries in self._deprecations().values() for d in entries)
+        seq = max([v["seq"] for tags in ledger.values() for v in tags.values()] + list(retired), default=0)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         updated = {name: dict(tags) for name, tags in ledger.items()}
         for r, (md5, rows) in zip(registrations, facts):
@@ -279,9 +396,24 @@ class DataRegistry:
         return updated
 
     def _write_ledger(self, ledger: dict) -> None:
-        tmp = self.root / (LEDGER + ".tmp")
-        tmp.write_text(json.dumps(ledger, indent=1, sort_keys=True))
-        os.replace(tmp, self.root / LEDGER)
+        self._write_json(LEDGER, ledger)
+
+    def _write_json(self, name: str, content: dict) -> None:
+        tmp = self.root / (name + ".tmp")
+        tmp.write_text(json.dumps(content, indent=1, sort_keys=True))
+        os.replace(tmp, self.root / name)
+
+    def _drop_partial_objects(self, new_objects: list[Path]) -> None:
+        """Remove what a failed attempt added to the cache, and DVC's partial uploads in a local remote."""
+        for path in new_objects:
+            path.unlink(missing_ok=True)
+        if "://" not in self.remote:
+            for prefix in {p.parent.name for p in new_objects}:
+                for partial in (Path(self.remote) / "files" / "md5" / prefix).glob(".*.tmp"):
+                    partial.unlink(missing_ok=True)
+
+    def _cache_object(self, md5: str) -> Path:
+        return self.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
 
     def _rollback(self, copied: list[Path]) -> None:
         """Return the repository to its last commit; pushed objects are content-addressed and harmless."""
@@ -328,7 +460,7 @@ class DataRegistry:
                 conf["core"]["autostage"] = True
             repo.close()
         self._configure_remote()
-        (self.root / ".gitignore").write_text(LEDGER + ".tmp\n")
+        (self.root / ".gitignore").write_text(f"{LEDGER}.tmp\n{DEPRECATIONS}.tmp\n")
         _run_git(self.root, "add", "-A")
         _run_git(self.root, "commit", "-q", "-m", "initialize the data registry")
 

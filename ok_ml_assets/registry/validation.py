@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ok_ml_assets.registry.catalog import ColumnContract, DatasetContract
+from ok_ml_assets.registry.catalog import NAIVE, ColumnContract, DatasetContract
 
 MAX_EXAMPLES = 5
 
@@ -62,7 +62,21 @@ def _schema_violations(schema: pa.Schema, contract: DatasetContract) -> list[Con
     for name, column in contract.columns.items():
         if name in actual and not _type_matches(column.type, actual[name]):
             found.append(ContractViolation(name, f"type is {column.type}", 0, [str(actual[name])]))
+        elif name in actual and column.timezone is not None and not _zone_matches(column.timezone, actual[name].tz):
+            found.append(ContractViolation(name, _zone_rule(column.timezone), 0, [actual[name].tz or "no time zone (naive)"]))
     return found
+
+
+def _zone_matches(declared: str, actual: str | None) -> bool:
+    """Whether a parquet timestamp's zone is the declared one (`naive`: none); UTC has several spellings."""
+    if declared == NAIVE or actual is None:
+        return declared == NAIVE and actual is None
+    utc = {"UTC", "Etc/UTC", "+00:00", "Z", "utc"}
+    return actual == declared or (declared in utc and actual in utc)
+
+
+def _zone_rule(declared: str) -> str:
+    return "timestamps carry no time zone (naive)" if declared == NAIVE else f"timestamps carry the time zone {declared}"
 
 
 def _quote(name: str) -> str:
@@ -126,6 +140,9 @@ def _period_violations(con: duckdb.DuckDBPyConnection, contract: DatasetContract
         day = dt.date.fromisoformat(tag)
     except ValueError:
         return [ContractViolation(contract.period_column, "the tag of a daily version is its day (YYYY-MM-DD)", 0, [tag])]
+    zone = contract.columns[contract.period_column].timezone
+    # The day of an instant depends on the zone: count it in the dataset's own zone, whatever the machine's is.
+    con.execute(f"SET TimeZone = {_literal(zone if zone not in (None, NAIVE) else 'UTC')}")
     predicate = f"CAST({_quote(contract.period_column)} AS DATE) <> DATE '{day.isoformat()}'"
     rows = con.execute(f"SELECT count(*) FROM data WHERE {predicate}").fetchone()[0]
     if not rows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, PrivateAttr
 
 from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG, hold_experiment
+from ok_ml_assets.preflight import StorageUnusable, describe_full_disk
 
 RECORD_TYPE = "__record__"
 
@@ -34,6 +36,24 @@ def load_record(text: str) -> object:
 def frame_schema(frame: pd.DataFrame) -> dg.TableSchema:
     """A table's columns and their types, as the Dagster UI shows them."""
     return dg.TableSchema(columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in frame.dtypes.items()])
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file renamed over `path`, so readers see the old value or the new one, never a part.
+
+    A failed write leaves no temporary file; a full disk says where and how much space is left.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        full = describe_full_disk(error, tmp)
+        if full is not None:
+            raise StorageUnusable(f"cannot store {path.name}: {full}") from None
+        raise
 
 
 class LocalParquetIOManager(dg.ConfigurableIOManager):
@@ -71,10 +91,7 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
             path, write = self._path(context.asset_key, ".json"), lambda p: p.write_text(json.dumps(obj, indent=1))
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store a {type(obj).__name__}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        write(tmp)
-        os.replace(tmp, path)
+        write_atomically(path, write)
         metadata = {"path": dg.MetadataValue.path(str(path))}
         if isinstance(obj, pd.DataFrame):
             metadata["dagster/column_schema"] = frame_schema(obj)

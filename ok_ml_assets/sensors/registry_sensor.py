@@ -111,10 +111,12 @@ def registry_sensor_result(
     versions: Sequence[DatasetVersion],
     after: int,
     materialized: frozenset[tuple[dg.AssetKey, str]] = frozenset(),
+    replacements: frozenset[str] = frozenset(),
 ) -> dg.SensorResult:
     """Partitions and runs for the versions registered after seq `after`, and the cursor past them.
 
-    Partitions already in `materialized` (for example by `make run` before the daemon first ticked) need no run.
+    Partitions already in `materialized` (for example by `make run` before the daemon first ticked) need no run,
+    unless the version replaces a deprecated one of the same tag (its ref in `replacements`).
     """
     if not versions:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no dataset version registered after seq {after}"))
@@ -122,7 +124,8 @@ def registry_sensor_result(
     read_by: dict[str, dict[int, DatasetVersion]] = {}
     for version in versions:
         for reader in readers:
-            if reader.reads(version) and (reader.asset_key, version.tag) not in materialized:
+            fresh = (reader.asset_key, version.tag) not in materialized or version.ref in replacements
+            if reader.reads(version) and fresh:
                 runs.append(partition_run(reader, version))
                 read_by.setdefault(reader.experiment, {})[version.seq] = version
     runs += [refresh_run(experiment, list(read.values())) for experiment, read in read_by.items()]
@@ -179,9 +182,11 @@ def build_registry_sensor(configs: Sequence[ExperimentConfig], jobs: Sequence[Jo
     def registry_sensor(context: dg.SensorEvaluationContext, registry: RegistryResource) -> dg.SensorResult:
         """Adds each newly registered dataset version as a partition and requests the runs of the experiments that read it."""
         after = read_cursor(context.cursor)
-        versions = registry.client().versions_after(after)
+        client = registry.client()
+        versions = client.versions_after(after)
         materialized = materialized_partitions(context.instance, readers) if versions else frozenset()
-        return registry_sensor_result(readers, versions, after, materialized)
+        replacements = frozenset(d.ref for d in client.deprecations()) if versions else frozenset()
+        return registry_sensor_result(readers, versions, after, materialized, replacements)
 
     return dg.sensor(
         name=SENSOR_NAME,

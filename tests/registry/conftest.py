@@ -23,7 +23,7 @@ def interactions_frame(rows: int = 6, day: str = FIRST_TAG, first_user: int = 1)
         "user_id": pd.array([first_user + i // 2 for i in range(rows)], dtype="int64"),
         "source_id": pd.array([100 + i for i in range(rows)], dtype="int64"),
         "event": [events[i % len(events)] for i in range(rows)],
-        "ts": pd.to_datetime([f"{day} 10:00:00"] * rows) + pd.to_timedelta(range(rows), unit="s"),
+        "ts": pd.to_datetime([f"{day} 10:00:00"] * rows, utc=True) + pd.to_timedelta(range(rows), unit="s"),
     })
 
 

@@ -24,7 +24,7 @@ def start_registration(tmp_path, tag: str, path) -> subprocess.Popen:
 
 def test_simultaneous_registrations_into_a_new_registry_all_land_with_distinct_seqs(tmp_path):
     tags = [f"2026-11-{day:02d}" for day in range(1, PROCESSES + 1)]
-    paths = [write_parquet(interactions_frame(first_user=1 + 10 * i), tmp_path / f"{tag}.parquet") for i, tag in enumerate(tags)]
+    paths = [write_parquet(interactions_frame(first_user=1 + 10 * i, day=tag), tmp_path / f"{tag}.parquet") for i, tag in enumerate(tags)]
     processes = [start_registration(tmp_path, tag, path) for tag, path in zip(tags, paths)]
     outcomes = [(p.wait(timeout=300), p.stderr.read()) for p in processes]
     assert all(code == 0 for code, _ in outcomes), outcomes

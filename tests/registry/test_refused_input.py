@@ -115,8 +115,8 @@ def test_the_same_content_registered_again_is_a_no_op(seeded, tmp_path):
 
 
 def test_one_batch_naming_a_version_twice_with_different_content_is_refused(seeded, tmp_path):
-    first = write_parquet(interactions_frame(), tmp_path / "a.parquet")
-    second = write_parquet(interactions_frame(first_user=50), tmp_path / "b.parquet")
+    first = write_parquet(interactions_frame(day=NEW_TAG), tmp_path / "a.parquet")
+    second = write_parquet(interactions_frame(first_user=50, day=NEW_TAG), tmp_path / "b.parquet")
     before = state(seeded)
     with pytest.raises(RegistryError, match="interactions@2026-11-02 appears twice in one batch with different content"):
         seeded.add_many([Registration("interactions", NEW_TAG, first), Registration("interactions", NEW_TAG, second)])
@@ -136,7 +136,7 @@ def test_a_tag_with_path_characters_is_refused(seeded, tmp_path, tag):
 
 
 def test_a_remote_that_cannot_store_the_data_leaves_the_repository_as_it_was(seeded, tmp_path):
-    path = write_parquet(interactions_frame(first_user=50), tmp_path / "day.parquet")
+    path = write_parquet(interactions_frame(first_user=50, day=NEW_TAG), tmp_path / "day.parquet")
     broken = DataRegistry(seeded.root, "s3://ok-ml-no-such-bucket/registry", seeded.catalog)
     before = state(seeded)
     with pytest.raises(RegistryError, match=r"interactions@2026-11-02: could not store the data in DVC .*dvc-s3"):

@@ -55,7 +55,7 @@ def test_a_fresh_clone_of_the_registry_reads_the_same_bytes_from_the_remote(regi
 
 
 def test_a_batch_is_one_commit_with_consecutive_seqs_and_content_addressed_remote_objects(registry, tmp_path):
-    paths = [write_parquet(interactions_frame(first_user=1 + 10 * i), tmp_path / f"{i}.parquet") for i in range(3)]
+    paths = [write_parquet(interactions_frame(first_user=1 + 10 * i, day=f"2026-11-0{i + 1}"), tmp_path / f"{i}.parquet") for i in range(3)]
     versions = registry.add_many([Registration("interactions", f"2026-11-0{i + 1}", p) for i, p in enumerate(paths)])
     assert [v.seq for v in versions] == [1, 2, 3]
     assert git(registry, "log", "--format=%s") == (
@@ -70,7 +70,7 @@ def test_a_batch_is_one_commit_with_consecutive_seqs_and_content_addressed_remot
 def test_versions_after_lists_only_committed_later_versions_in_order(registry, tmp_path):
     assert registry.versions_after(0) == []
     for i in range(3):
-        day = write_parquet(interactions_frame(first_user=1 + 10 * i), tmp_path / f"{i}.parquet")
+        day = write_parquet(interactions_frame(first_user=1 + 10 * i, day=f"2026-11-0{i + 1}"), tmp_path / f"{i}.parquet")
         registry.add("interactions", f"2026-11-0{i + 1}", day)
     assert [v.tag for v in registry.versions_after(1)] == ["2026-11-02", "2026-11-03"]
     assert registry.versions_after(3) == []

@@ -77,3 +77,16 @@ def test_the_cursor_round_trips_and_starts_at_zero():
 def test_many_versions_are_named_briefly_in_the_refresh_tags():
     shown = describe([version("interactions", f"t{i}", i) for i in range(25)])
     assert shown.startswith("interactions@t0,interactions@t1,") and shown.endswith(",... (+15 more)")
+
+
+def test_a_replacement_of_a_deprecated_version_is_materialized_again():
+    replacement = version("interactions", "2026-11-02", 12)
+    materialized = frozenset({(dg.AssetKey(["recs", "interactions"]), "2026-11-02")})
+    kept = registry_sensor_result(READERS, [replacement], after=11, materialized=materialized)
+    assert {r.job_name for r in kept.run_requests} == {"registered_interactions", "frozen_refresh"}
+    assert {tuple(r.asset_selection) for r in kept.run_requests if r.partition_key} == {(dg.AssetKey(["frozen", "interactions"]),)}
+    replaced = registry_sensor_result(READERS, [replacement], after=11, materialized=materialized,
+                                      replacements=frozenset({"interactions@2026-11-02"}))
+    assert {tuple(r.asset_selection) for r in replaced.run_requests if r.partition_key} == {
+        (dg.AssetKey(["frozen", "interactions"]),), (dg.AssetKey(["recs", "interactions"]),)}
+    assert "recs_refresh" in refresh_keys(replaced)
