@@ -78,17 +78,68 @@ def open_registry() -> DataRegistry:
 
 @registry.command("add")
 @click.argument("name")
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--tag", required=True, help="Version tag; daily datasets use the ISO date, e.g. 2026-11-01.")
-@click.option("--source", default="", help="Where the data came from (recorded with the version).")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--tag", help="Version tag of a single file; daily datasets use the ISO date, e.g. 2026-11-01.")
+@click.option("--tag-column", help="Tag each file with the one day its values of this column fall on.")
+@click.option("--source", default="", help="Where the data came from (recorded with each version).")
 @click.option("--force", is_flag=True, help="Register bytes that another tag of NAME already holds (or held, deprecated).")
-def registry_add(name: str, path: Path, tag: str, source: str, force: bool) -> None:
-    """Validate PATH against NAME's contract and register it as NAME@TAG."""
+def registry_add(name: str, paths: tuple[str, ...], tag: str | None, tag_column: str | None, source: str, force: bool) -> None:
+    """Validate each file against NAME's contract and register it, all in one commit (all or nothing).
+
+    PATHS are files, folders (every .parquet inside) or globs. Without --tag, a daily version's tag is the first
+    YYYY-MM-DD in its file name, or the day of --tag-column.
+    """
+    from ok_ml_assets.registry.bulk import expand_paths, plan_files
+
+    client = open_registry()
     try:
-        version = open_registry().add(name, tag, path, source=source, force=force)
+        plans = plan_files(name, expand_paths(list(paths)), client.catalog.contract(name), tag, tag_column, source)
+        known = {v.ref for v in client.versions(name)}
+        versions = client.add_many(plans, force=force)
+    except KeyError as error:
+        fail(str(error.args[0]))
     except RegistryError as error:
         fail(str(error))
-    click.echo(f"registered {version.ref}: {version.rows} rows, md5 {version.md5}")
+    report_registered(versions, known)
+
+
+def report_registered(versions: list, known: set[str]) -> None:
+    """One line per version, and a total when there are several."""
+    for version in versions:
+        note = " (already registered, unchanged)" if version.ref in known else ""
+        click.echo(f"registered {version.ref}: {version.rows} rows, md5 {version.md5}{note}")
+    if len(versions) > 1:
+        new = sum(v.ref not in known for v in versions)
+        click.echo(f"{new} new versions of {versions[0].name} ({versions[0].tag} .. {versions[-1].tag}) in one commit")
+
+
+@registry.command("import-events")
+@click.argument("name")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--timestamp-column", required=True, help="The column whose day decides each event's daily version.")
+@click.option("--source", default="", help="Where the log came from (recorded with each version).")
+def registry_import_events(name: str, file: Path, timestamp_column: str, source: str) -> None:
+    """Split a raw event log (parquet or CSV) into daily versions of NAME and register them in one commit.
+
+    Timestamps without a zone or offset are read as UTC; days without events become empty versions when the catalog
+    declares `allow_empty` for NAME.
+    """
+    from ok_ml_assets.registry.bulk import daily_files, read_events, split_by_day
+
+    client = open_registry()
+    try:
+        contract = client.catalog.contract(name)
+        tables = split_by_day(read_events(file, contract), timestamp_column, contract)
+        known = {v.ref for v in client.versions(name)}
+        with daily_files(name, tables, source or str(file)) as plans:
+            versions = client.add_many(plans)
+    except KeyError as error:
+        fail(str(error.args[0]))
+    except RegistryError as error:
+        fail(str(error))
+    empty = sum(len(t) == 0 for t in tables.values())
+    click.echo(f"split {sum(len(t) for t in tables.values())} events of {file} into {len(tables)} days ({empty} empty)")
+    report_registered(versions, known)
 
 
 @registry.command("list")

@@ -68,6 +68,7 @@ class DatasetContract(BaseModel):
     period_column: str | None = Field(
         default=None, description="A daily dataset's timestamp column whose every value falls on the version's day (its tag)."
     )
+    allow_empty: bool = Field(default=False, description="A version may hold no rows (a day without new follows is normal).")
     columns: dict[str, ColumnContract]
 
     @model_validator(mode="after")

@@ -164,9 +164,9 @@ def validate_file(path: Path, contract: DatasetContract, tag: str | None = None)
     """
     schema_problems = _schema_violations(read_schema(path), contract)
     rows = pq.ParquetFile(path).metadata.num_rows
-    if rows == 0:
-        return 0, [ContractViolation("*", "file has at least one row", 0, [])]
-    if schema_problems:
+    if rows == 0 and not contract.allow_empty:
+        return 0, [ContractViolation("*", "file has at least one row (the catalog does not declare allow_empty)", 0, [])]
+    if schema_problems or rows == 0:
         return rows, schema_problems
     con = _database(os.getpid()).cursor()
     try:

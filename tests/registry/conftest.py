@@ -82,3 +82,13 @@ def seeded(one_version_template, tmp_path) -> DataRegistry:
     registry = client(tmp_path)
     registry.ensure_initialized()
     return registry
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch) -> dict[str, str]:
+    """Registry and remote of this test only, in the environment the CLI reads."""
+    values = {"OK_ML_HOME": str(tmp_path / "home"), "OK_ML_REGISTRY_REPO": str(tmp_path / "registry"),
+              "OK_ML_DVC_REMOTE": str(tmp_path / "remote")}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values

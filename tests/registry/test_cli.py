@@ -14,16 +14,6 @@ from ok_ml_assets.registry.store import file_md5
 from tests.registry.conftest import FIRST_TAG, interactions_frame, write_parquet
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch) -> dict[str, str]:
-    """Registry and remote of this test only, in the environment the CLI reads."""
-    values = {"OK_ML_HOME": str(tmp_path / "home"), "OK_ML_REGISTRY_REPO": str(tmp_path / "registry"),
-              "OK_ML_DVC_REMOTE": str(tmp_path / "remote")}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
-
-
 def ok_ml(*args: str):
     """Run `ok-ml ARGS` in-process."""
     return CliRunner().invoke(main, list(args))
