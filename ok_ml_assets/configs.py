@@ -37,10 +37,14 @@ class Strict(BaseModel):
 
 
 class DatasetWindow(Strict):
-    """A registered dataset read over its last `window_days` daily versions, or over all of them when unset."""
+    """A registered dataset read over the last `window_days` calendar days up to its newest (or pinned) version, or whole."""
 
     dataset_name: str
-    window_days: int | None = Field(default=None, ge=1, le=3660)
+    window_days: int | None = Field(
+        default=None, ge=1, le=3660,
+        description="Calendar days ending at the window's last version (days without a registered version count too); "
+                    "a dataset not partitioned daily counts versions.",
+    )
     tag: str | None = Field(default=None, description="Pin the window's last version to this tag.")
 
     @field_validator("dataset_name")

@@ -208,14 +208,23 @@ class DataRegistry:
         return DatasetVersion(**entry)
 
     def window(self, name: str, days: int | None, last_tag: str | None = None) -> list[DatasetVersion]:
-        """The last `days` versions by tag order (all when None), ending at `last_tag` when pinned."""
+        """The versions of the last `days` calendar days up to `last_tag` (default: the newest), all when `days` is None.
+
+        A dataset that is not partitioned daily counts `days` in versions instead (its tags are not days).
+        """
         versions = sorted(self.versions(name), key=lambda v: v.tag)
         if last_tag is not None:
             self.version(name, last_tag)
             versions = [v for v in versions if v.tag <= last_tag]
         if not versions:
-            raise RegistryError(f"dataset {name!r} has no registered versions to read")
-        return versions[-days:] if days else versions
+            raise RegistryError(f"dataset {name!r} has no registered versions to read"
+                                + (f" up to {last_tag}" if last_tag else ""))
+        if not days:
+            return versions
+        if self._contract(name).partitioning != "daily":
+            return versions[-days:]
+        first = (dt.date.fromisoformat(versions[-1].tag) - dt.timedelta(days=days - 1)).isoformat()
+        return [v for v in versions if v.tag >= first]
 
     def path(self, name: str, tag: str) -> Path:
         """A local path holding exactly the registered bytes of NAME@TAG, fetched from the remote if needed."""

@@ -51,3 +51,11 @@ def test_read_pairs_deduplicates_across_files(tmp_path):
     a = events(tmp_path, "a", [(1, 10, "view", "2026-11-01"), (1, 10, "view", "2026-11-01 01:00")])
     b = events(tmp_path, "b", [(1, 10, "view", "2026-11-02"), (2, 10, "view", "2026-11-02")])
     assert read_pairs([a, b]).values.tolist() == [[1, 10], [2, 10]]
+
+
+def test_the_holdout_is_the_last_calendar_days_even_with_a_missing_day():
+    from ok_ml_assets.pipeline_types.recommendation_als.recipe import holdout_tags
+
+    assert holdout_tags(["2026-11-01", "2026-11-02", "2026-11-04"], 2) == ["2026-11-04"]
+    assert holdout_tags(["2026-11-01", "2026-11-03", "2026-11-04"], 2) == ["2026-11-03", "2026-11-04"]
+    assert holdout_tags([], 2) == []

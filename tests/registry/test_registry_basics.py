@@ -88,3 +88,12 @@ def test_reading_an_unknown_dataset_is_a_clear_error(registry):
     catalog = re.escape(str(sorted(load_catalog(CATALOG).datasets)))
     with pytest.raises(RegistryError, match=rf"unknown dataset 'clicks'; the catalog has {catalog}"):
         registry.version("clicks", "2026-11-01")
+
+
+def test_a_window_counts_calendar_days_not_versions(registry, tmp_path):
+    for day in ("2026-11-01", "2026-11-02", "2026-11-05", "2026-11-06"):
+        registry.add("interactions", day, write_parquet(interactions_frame(day=day, first_user=int(day[-2:])), tmp_path / f"{day}.parquet"))
+    assert [v.tag for v in registry.window("interactions", 3)] == ["2026-11-05", "2026-11-06"]
+    assert [v.tag for v in registry.window("interactions", 3, last_tag="2026-11-02")] == ["2026-11-01", "2026-11-02"]
+    assert [v.tag for v in registry.window("interactions", 6)] == ["2026-11-01", "2026-11-02", "2026-11-05", "2026-11-06"]
+    assert len(registry.window("interactions", None)) == 4

@@ -35,7 +35,7 @@ from ok_ml_assets.pipeline_types.recommendation_als.evaluation import rescore_li
 from ok_ml_assets.pipeline_types.recommendation_als.features import read_events
 from ok_ml_assets.pipeline_types.recommendation_als.online import engaged_pairs
 from ok_ml_assets.pipeline_types.recommendation_als.online import online_metrics as online_metrics_per_arm
-from ok_ml_assets.pipeline_types.recommendation_als.recipe import STAGE, DailyFile, HoldoutSplit
+from ok_ml_assets.pipeline_types.recommendation_als.recipe import STAGE, DailyFile, HoldoutSplit, holdout_tags
 from ok_ml_assets.pipeline_types.recommendation_als.training import Embeddings
 from ok_ml_assets.registry import DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource
@@ -72,7 +72,7 @@ def champion_rescorer(config: RecommendationAlsConfig):
     dataset, holdout_days, k = config.datasets.interactions.dataset_name, config.evaluation.holdout_days, config.evaluation.k
 
     def rescore(mlflow: MlflowResource, champion: ModelVersionFacts, challenger: ModelVersionFacts, evaluation: dict) -> Rescoring:
-        seen, holdout = trained_dataset_tags(champion, dataset), trained_dataset_tags(challenger, dataset)[-holdout_days:]
+        seen, holdout = trained_dataset_tags(champion, dataset), holdout_tags(trained_dataset_tags(challenger, dataset), holdout_days)
         if not holdout or (seen and seen[-1] >= holdout[0]):
             return Rescoring(None, f"its data (through {seen[-1] if seen else '?'}) covers the challenger's holdout "
                                    f"(from {holdout[0] if holdout else '?'}), so re-scoring it there would flatter it")
@@ -155,11 +155,11 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         """The evaluation split: features of the days before the holdout (`split=train`), pairs engaged with in it (`split=holdout`)."""
         versions, paths = read_window(registry.client(), interactions_window)
         split = STAGE["holdout_split"].run(config, {"interactions": daily_files(versions, paths)})
-        holdout = versions[-config.evaluation.holdout_days:]
+        holdout = holdout_tags([v.tag for v in versions], config.evaluation.holdout_days)
         return dg.Output(split.to_frame(), metadata={
             "dataset_versions": dg.MetadataValue.json(lineage(versions)),
-            "train_until": versions[-len(holdout) - 1].tag,
-            "holdout_from": holdout[0].tag,
+            "train_until": max(v.tag for v in versions if v.tag < holdout[0]),
+            "holdout_from": holdout[0],
             "train_rows": dg.MetadataValue.int(len(split.train_features)),
             "holdout_pairs": dg.MetadataValue.int(len(split.holdout_pairs)),
         })

@@ -48,7 +48,7 @@ class Model(Strict):
 class Evaluation(Strict):
     """Time-based holdout: the last days of the window are hidden from the evaluated model."""
 
-    holdout_days: int = Field(ge=1)
+    holdout_days: int = Field(ge=1, description="Calendar days at the end of the window held out, whether or not each has a version.")
     k: int = Field(ge=1)
     online_days: int = Field(default=7, ge=1, description="Days after a publication its online metrics look at.")
 

@@ -83,15 +83,25 @@ def collect_subscriptions(subscriptions: list[DailyFile]) -> pd.DataFrame:
     return read_pairs([d.path for d in subscriptions])
 
 
+def holdout_tags(tags: list[str], holdout_days: int) -> list[str]:
+    """The daily tags inside the holdout: the last `holdout_days` calendar days up to the newest tag."""
+    if not tags:
+        return []
+    start = dt.date.fromisoformat(max(tags)) - dt.timedelta(days=holdout_days - 1)
+    return [t for t in tags if dt.date.fromisoformat(t) >= start]
+
+
 def split_holdout(interactions: list[DailyFile], features: Features, evaluation: Evaluation) -> HoldoutSplit:
-    """holdout_split: features of all but the last `holdout_days` days, and the pairs engaged with in those days."""
-    holdout = evaluation.holdout_days
-    if len(interactions) <= holdout:
-        raise ValueError(
-            f"{len(interactions)} registered days in the interactions window, "
-            f"but evaluation needs more than holdout_days={holdout}"
-        )
-    return HoldoutSplit(build_features(interactions[:-holdout], features), read_pairs([d.path for d in interactions[-holdout:]]))
+    """holdout_split: features of the days before the holdout (the last `holdout_days` calendar days), and the pairs
+    engaged with in the holdout."""
+    held = set(holdout_tags([d.day.isoformat() for d in interactions], evaluation.holdout_days))
+    train = [d for d in interactions if d.day.isoformat() not in held]
+    test = [d for d in interactions if d.day.isoformat() in held]
+    if not train:
+        days = f"{interactions[0].day}..{interactions[-1].day}" if interactions else "none"
+        raise ValueError(f"the interactions window (registered days: {days}) has no day before the holdout of the last "
+                         f"holdout_days={evaluation.holdout_days} calendar days; evaluation needs days to train on")
+    return HoldoutSplit(build_features(train, features), read_pairs([d.path for d in test]))
 
 
 def evaluate_model(split: HoldoutSplit, subscribed: pd.DataFrame, model: Model, evaluation: Evaluation) -> HoldoutReport:
