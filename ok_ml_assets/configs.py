@@ -79,6 +79,9 @@ class Promotion(Strict):
 
     primary_metric: str
     min_metrics: dict[str, float] = {}
+    min_evaluated: dict[str, int] = Field(
+        default={}, description="Sample sizes (a recorded count metric, e.g. evaluated_users) below which the gate refuses to decide."
+    )
     max_regression: float = Field(ge=0, le=1, description="Allowed relative drop of the primary metric vs the champion.")
     min_lift_over_baseline: float = Field(ge=0, description="Relative lift over the baseline a first model needs.")
     require_clean_tree: bool = True

@@ -329,8 +329,7 @@ def print_report(
     for step, reason in step_failures(result):
         progress.line(f"  step {step} FAILED: {reason}")
     if model:
-        metrics = ", ".join(f"{k}={v:.4f}" for k, v in model.items() if isinstance(v, float) and not k.startswith("baseline_"))
-        progress.line(f"  model {model.get('model')}: {metrics}")
+        progress.line(f"  model {model.get('model')}: {model_metrics_line(model)}")
     promotion = _latest_metadata(instance, dg.AssetKey([exp, "model_promotion"]), result.run_id)
     if promotion:
         progress.line(f"  promotion: {promotion.get('challenger')} {promotion.get('decision')}, champion {promotion.get('champion')}: "
@@ -341,6 +340,18 @@ def print_report(
     progress.line(f"  Dagster run:  {settings.dagster_ui_url}/runs/{result.run_id}  (serve it with `make dev`)")
     if model.get("mlflow_model_version"):
         progress.line(f"  MLflow model: {model['mlflow_model_version']}  (serve it with `make mlflow-ui`)")
+
+
+def model_metrics_line(model: dict) -> str:
+    """The model's metrics, each with its 95% interval when one was recorded; baselines and bounds not listed apart."""
+    shown = []
+    for name, value in model.items():
+        if not isinstance(value, float) or name.startswith("baseline_") or "_ci95_" in name:
+            continue
+        low, high = model.get(f"{name}_ci95_low"), model.get(f"{name}_ci95_high")
+        number = f"{value:.0f}" if value.is_integer() and value > 1 else f"{value:.4f}"
+        shown.append(f"{name}={number}" + (f" [{low:.4f}, {high:.4f}]" if low is not None and high is not None else ""))
+    return ", ".join(shown)
 
 
 # An experiment's own wall time: registration and partition sync are shared by all experiments.

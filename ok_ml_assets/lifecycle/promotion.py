@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 REQUIRED_LINEAGE_TAGS = (
     "git_commit", "git_dirty", "config_hash", "datasets", "dagster_run_id", "dagster_asset_key", "trained_by",
@@ -20,6 +20,7 @@ class PromotionPolicy:
     min_lift_over_baseline: float
     primary_metric: str
     require_clean_tree: bool = True
+    min_evaluated: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,29 @@ def lineage_problems(tags: Mapping[str, str], require_clean_tree: bool) -> list[
     return problems
 
 
+def sample_problems(metrics: Mapping[str, float], min_evaluated: Mapping[str, int]) -> list[str]:
+    """Which sample sizes are below the YAML's minimum, in words (a metric on 83 users decides nothing)."""
+    problems = []
+    for name, minimum in min_evaluated.items():
+        if name not in metrics:
+            problems.append(f"{name} was not recorded")
+        elif metrics[name] < minimum:
+            problems.append(f"the metrics rest on {metrics[name]:.0f} {name.replace('_', ' ')}, fewer than the {minimum} "
+                            "promotion.min_evaluated requires")
+    return problems
+
+
 def decide_promotion(
     tags: Mapping[str, str],
     metrics: Mapping[str, float],
     champion_metrics: Mapping[str, float] | None,
     policy: PromotionPolicy,
 ) -> Decision:
-    """Promote only a fully traced model that passes the absolute bars and beats the champion or the baseline."""
+    """Promote only a fully traced model, evaluated on enough data, that passes the absolute bars and beats the champion
+    or the baseline."""
+    too_few = sample_problems(metrics, policy.min_evaluated)
+    if too_few:
+        return Decision(False, "no decision on too small a sample: " + "; ".join(too_few))
     problems = lineage_problems(tags, policy.require_clean_tree)
     for name, minimum in policy.min_metrics.items():
         if name not in metrics:

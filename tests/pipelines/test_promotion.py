@@ -39,3 +39,13 @@ def test_dirty_tree_and_missing_lineage_are_refused():
     assert decide_promotion({**TAGS, "git_dirty": "true"}, GOOD, None, relaxed).promote
     decision = decide_promotion({}, GOOD, None, relaxed)
     assert not decision.promote and all(f"'{name}' is missing" in decision.reason for name in REQUIRED_LINEAGE_TAGS)
+
+
+def test_the_gate_refuses_to_decide_on_too_few_evaluated_users():
+    policy = PromotionPolicy(**{**POLICY.__dict__, "min_evaluated": {"evaluated_users": 500}})
+    decision = decide_promotion(TAGS, {**GOOD, "evaluated_users": 83.0}, None, policy)
+    assert not decision.promote
+    assert decision.reason == ("no decision on too small a sample: the metrics rest on 83 evaluated users, "
+                               "fewer than the 500 promotion.min_evaluated requires")
+    assert decide_promotion(TAGS, {**GOOD, "evaluated_users": 500.0}, None, policy).promote
+    assert "evaluated_users was not recorded" in decide_promotion(TAGS, GOOD, None, policy).reason

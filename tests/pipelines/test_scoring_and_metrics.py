@@ -54,6 +54,28 @@ def test_ranking_metrics_at_k():
     ndcg_user0 = 1 / (1 + 1 / np.log2(3))
     ndcg_user2 = 1 / np.log2(3)
     assert metrics["ndcg_at_2"] == pytest.approx((ndcg_user0 + ndcg_user2) / 2)
+    assert metrics["coverage_at_2"] == 1.0
+
+
+def test_recall_counts_every_relevant_source_and_the_capped_variant_keeps_its_own_name():
+    items = np.array([[0, 1]])
+    relevant = sp.csr_matrix(np.array([[1, 1, 1, 1]], dtype=np.float32))
+    metrics = ranking_metrics(items, relevant, 2)
+    assert metrics["recall_at_2"] == pytest.approx(2 / 4)
+    assert metrics["capped_recall_at_2"] == pytest.approx(1.0)
+    assert metrics["coverage_at_2"] == pytest.approx(2 / 4)
+
+
+def test_bootstrap_intervals_hold_the_mean_and_narrow_with_more_users():
+    rng = np.random.default_rng(1)
+    small, large = (sp.csr_matrix(rng.random((n, 50)) < 0.1, dtype=np.float32) for n in (200, 20_000))
+    widths = []
+    for relevant in (small, large):
+        items = rng.integers(0, 50, size=(relevant.shape[0], 10))
+        metrics = ranking_metrics(items, relevant, 10, intervals=True)
+        assert metrics["ndcg_at_10_ci95_low"] < metrics["ndcg_at_10"] < metrics["ndcg_at_10_ci95_high"]
+        widths.append(metrics["ndcg_at_10_ci95_high"] - metrics["ndcg_at_10_ci95_low"])
+    assert widths[1] < widths[0] / 5
 
 
 def test_als_learns_two_communities_and_is_reproducible():

@@ -55,7 +55,7 @@ def evaluate_on_holdout(
     train = interaction_matrix(train_features, embeddings.user_ids, embeddings.source_ids)
     baseline = popularity_top_k(train, exclude, k)
     report = HoldoutReport(
-        model=ranking_metrics(items, relevant, k),
+        model=ranking_metrics(items, relevant, k, intervals=True),
         baseline=ranking_metrics(baseline, relevant, k),
     )
     return report, embeddings

@@ -31,7 +31,8 @@ def online_metrics(lists: pd.DataFrame, engaged: pd.DataFrame, k: int) -> pd.Dat
             "arm": arm,
             "users": len(group),
             f"precision_at_{k}": float((group["hits"] / k).mean()),
-            f"recall_at_{k}": float((group["hits"] / group["relevant"].clip(upper=k)).mean()),
+            f"recall_at_{k}": float((group["hits"] / group["relevant"]).mean()),
+            f"capped_recall_at_{k}": float((group["hits"] / group["relevant"].clip(upper=k)).mean()),
             "hit_rate": float((group["hits"] > 0).mean()),
         })
     return pd.DataFrame(rows)
