@@ -133,7 +133,8 @@ class ExperimentConfig(Strict):
                 f"monitored assets are {list(self.monitored_assets)}"
             )
         known = self.recorded_metrics()
-        unknown = sorted(({self.promotion.primary_metric} | set(self.promotion.min_metrics)) - known)
+        named = {self.promotion.primary_metric} | set(self.promotion.min_metrics) | set(self.promotion.min_evaluated)
+        unknown = sorted(named - known)
         if unknown:
             raise ValueError(f"promotion names unknown metrics {unknown}; recorded metrics are {sorted(known)}")
         return self

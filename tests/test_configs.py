@@ -77,3 +77,12 @@ def test_yaml_syntax_error_names_the_file(tmp_path):
     path.write_text("model: [unclosed")
     with pytest.raises(ConfigError, match="broken.yml: not valid YAML"):
         load_experiment_config(path)
+
+
+def test_a_sample_minimum_must_name_a_recorded_count(tmp_path):
+    data = yaml.safe_load((PROJECT_ROOT / "asset_configs" / "prod_discovery.yml").read_text())
+    data["promotion"]["min_evaluated"] = {"evaluated_items": 10}
+    path = tmp_path / "prod_discovery.yml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"promotion names unknown metrics \['evaluated_items'\]"):
+        load_experiment_config(path)
