@@ -35,7 +35,14 @@ from ok_ml_assets.pipeline_types.recommendation_als.evaluation import rescore_li
 from ok_ml_assets.pipeline_types.recommendation_als.features import read_events
 from ok_ml_assets.pipeline_types.recommendation_als.online import engaged_pairs
 from ok_ml_assets.pipeline_types.recommendation_als.online import online_metrics as online_metrics_per_arm
-from ok_ml_assets.pipeline_types.recommendation_als.recipe import STAGE, DailyFile, HoldoutSplit, holdout_tags
+from ok_ml_assets.pipeline_types.recommendation_als.recipe import (
+    STAGE,
+    DailyFile,
+    HoldoutSplit,
+    evaluation_exclusions,
+    excluded_pairs,
+    holdout_tags,
+)
 from ok_ml_assets.pipeline_types.recommendation_als.training import Embeddings
 from ok_ml_assets.registry import DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource
@@ -59,12 +66,12 @@ def daily_files(versions: list[DatasetVersion], paths: list[Path]) -> list[Daily
     return [DailyFile(tag_date(v), p) for v, p in zip(versions, paths)]
 
 
-def embedding_arrays(embeddings: Embeddings, subscribed: pd.DataFrame, k: int) -> dict[str, np.ndarray]:
-    """The arrays the MLflow model artifact carries: factors, the subscriptions it must not recommend, and K."""
+def embedding_arrays(embeddings: Embeddings, excluded: pd.DataFrame, k: int) -> dict[str, np.ndarray]:
+    """The arrays the MLflow model artifact carries: factors, the pairs it must never recommend, and K."""
     return {"user_ids": embeddings.user_ids, "user_factors": embeddings.user_factors,
             "source_ids": embeddings.source_ids, "source_factors": embeddings.source_factors,
-            "subscribed_user_ids": subscribed["user_id"].to_numpy(np.int64),
-            "subscribed_source_ids": subscribed["source_id"].to_numpy(np.int64), "k": np.array(k)}
+            "excluded_user_ids": excluded["user_id"].to_numpy(np.int64),
+            "excluded_source_ids": excluded["source_id"].to_numpy(np.int64), "k": np.array(k)}
 
 
 def champion_rescorer(config: RecommendationAlsConfig):
@@ -79,7 +86,8 @@ def champion_rescorer(config: RecommendationAlsConfig):
         split: HoldoutSplit = HoldoutSplit.from_frame(evaluation["holdout_split"])
         users = pd.DataFrame({"user_id": np.unique(split.train_features["user_id"].to_numpy())})
         lists = mlflow.load_model(champion.name, champion.version).predict(users)
-        metrics = rescore_lists(lists, split.train_features, split.holdout_pairs, evaluation["subscribed_pairs"], k)
+        excluded = evaluation_exclusions(split, evaluation["subscribed_pairs"], config.exclusions)
+        metrics = rescore_lists(lists, split.train_features, split.holdout_pairs, excluded, k)
         return Rescoring(metrics, f"trained through {seen[-1]}, scored on the holdout from {holdout[0]}")
 
     return rescore
@@ -87,14 +95,14 @@ def champion_rescorer(config: RecommendationAlsConfig):
 
 def log_recommender(
     mlflow: MlflowResource, config: RecommendationAlsConfig, metrics: dict[str, float], origin: TrainingOrigin,
-    embeddings: Embeddings, subscribed: pd.DataFrame,
+    embeddings: Embeddings, excluded: pd.DataFrame,
 ):
     """Track a training in MLflow and register its pyfunc recommender as the `challenger`."""
     from ok_ml_assets.pipeline_types.recommendation_als.model import RecommenderModel
 
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "embeddings.npz"
-        np.savez(weights, **embedding_arrays(embeddings, subscribed, config.recommendations.top_k))
+        np.savez(weights, **embedding_arrays(embeddings, excluded, config.recommendations.top_k))
         model = LoggedModel(RecommenderModel(), {"embeddings": weights}, ("ok-ml-assets", "numpy", "pandas", "scipy"))
         return log_training_run(mlflow, config, metrics, origin, model)
 
@@ -194,8 +202,9 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
                   "holdout_split": HoldoutSplit.from_frame(holdout_split)}
         metrics = STAGE["holdout_report"].run(config, values).as_metrics()
         embeddings: Embeddings = STAGE["embeddings"].run(config, values)
+        excluded = excluded_pairs(config.exclusions.serving, subscribed_pairs, user_source_features)
         registered = log_recommender(mlflow, config, metrics, training_origin(context, config, versions + sub_versions),
-                                     embeddings, subscribed_pairs)
+                                     embeddings, excluded)
         factors = config.model.factors
         yield dg.Output(embeddings_frame(embeddings.user_ids, embeddings.user_factors, "user_id"), "user_embeddings",
                         metadata={"users": dg.MetadataValue.int(len(embeddings.user_ids)), "factors": factors})
@@ -210,14 +219,16 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         user_embeddings: pd.DataFrame,
         source_embeddings: pd.DataFrame,
         subscribed_pairs: pd.DataFrame,
+        user_source_features: pd.DataFrame,
         trained_model: TrainedModel,
         mlflow: MlflowResource,
     ) -> dg.Output[pd.DataFrame]:
-        """Per user, the top-K sources they are not subscribed to, best first, with scores."""
+        """Per user, the top-K sources they neither follow nor engaged with in the window (unless the YAML allows repeats), best first."""
         user_ids, user_factors = frame_factors(user_embeddings, "user_id")
         source_ids, source_factors = frame_factors(source_embeddings, "source_id")
         embeddings = Embeddings(user_ids, user_factors, source_ids, source_factors)
-        table = STAGE["recommendations"].run(config, {"embeddings": embeddings, "subscribed_pairs": subscribed_pairs})
+        table = STAGE["recommendations"].run(
+            config, {"embeddings": embeddings, "subscribed_pairs": subscribed_pairs, "user_source_features": user_source_features})
         mlflow.log_predictions(trained_model.run_id, table)
         return dg.Output(table, metadata={
             "users": dg.MetadataValue.int(len(table)),

@@ -53,6 +53,21 @@ class Evaluation(Strict):
     online_days: int = Field(default=7, ge=1, description="Days after a publication its online metrics look at.")
 
 
+Excluded = Literal["subscriptions", "interacted"]
+
+
+class Exclusions(Strict):
+    """What a user is never recommended, in production and in evaluation: the sources they follow (`subscriptions`)
+    and those they engaged with in the window (`interacted`). Drop `interacted` when repeat consumption is wanted."""
+
+    serving: list[Excluded] = ["subscriptions", "interacted"]
+    evaluation: list[Excluded] = Field(
+        default=["subscriptions", "interacted"],
+        description="Computed from the days before the holdout only: a follow or an engagement inside the holdout is "
+                    "what the model should find, never a reason to drop a relevant source.",
+    )
+
+
 class Recommendations(Strict):
     """Per-user top-K lists."""
 
@@ -74,6 +89,7 @@ class RecommendationAlsConfig(ExperimentConfig):
     model: Model
     evaluation: Evaluation
     recommendations: Recommendations
+    exclusions: Exclusions = Exclusions()
     synthetic: Synthetic = Synthetic()
 
     monitored_assets: ClassVar[tuple[str, ...]] = ("user_source_features", "recommendations")

@@ -31,10 +31,10 @@ class HoldoutReport:
 
 
 def holdout_relevance(
-    holdout_pairs: pd.DataFrame, subscribed: pd.DataFrame, user_ids: np.ndarray, source_ids: np.ndarray
+    holdout_pairs: pd.DataFrame, excluded: pd.DataFrame, user_ids: np.ndarray, source_ids: np.ndarray
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """(exclude, relevant): the subscriptions never recommended, and the holdout pairs that count as hits (minus those)."""
-    exclude = interaction_matrix(subscribed, user_ids, source_ids)
+    """(exclude, relevant): the pairs never listed, and the holdout pairs that count as hits (minus those)."""
+    exclude = interaction_matrix(excluded, user_ids, source_ids)
     relevant = interaction_matrix(holdout_pairs, user_ids, source_ids)
     relevant = relevant - relevant.multiply(exclude > 0)
     relevant.eliminate_zeros()
@@ -44,13 +44,16 @@ def holdout_relevance(
 def evaluate_on_holdout(
     train_features: pd.DataFrame,
     holdout_pairs: pd.DataFrame,
-    subscribed: pd.DataFrame,
+    excluded: pd.DataFrame,
     params: AlsParams,
     k: int,
 ) -> tuple[HoldoutReport, Embeddings]:
-    """Fit on the days before the holdout, then score the sources users engaged with in the holdout days."""
+    """Fit on the days before the holdout, then score the sources users engaged with in the holdout days.
+
+    `excluded` (known before the holdout) is never listed and never counts as relevant, for the model and the baseline.
+    """
     embeddings = fit_als(train_features, params)
-    exclude, relevant = holdout_relevance(holdout_pairs, subscribed, embeddings.user_ids, embeddings.source_ids)
+    exclude, relevant = holdout_relevance(holdout_pairs, excluded, embeddings.user_ids, embeddings.source_ids)
     items, _ = top_k(embeddings.user_factors, embeddings.source_factors, exclude, k)
     train = interaction_matrix(train_features, embeddings.user_ids, embeddings.source_ids)
     baseline = popularity_top_k(train, exclude, k)
@@ -62,7 +65,7 @@ def evaluate_on_holdout(
 
 
 def rescore_lists(
-    lists: pd.DataFrame, train_features: pd.DataFrame, holdout_pairs: pd.DataFrame, subscribed: pd.DataFrame, k: int
+    lists: pd.DataFrame, train_features: pd.DataFrame, holdout_pairs: pd.DataFrame, excluded: pd.DataFrame, k: int
 ) -> dict[str, float]:
     """Ranking metrics of given per-user lists (e.g. another model's) on exactly the users and pairs `evaluate_on_holdout` scores.
 
@@ -70,7 +73,7 @@ def rescore_lists(
     """
     user_ids = np.unique(train_features["user_id"].to_numpy())
     source_ids = np.unique(train_features["source_id"].to_numpy())
-    _, relevant = holdout_relevance(holdout_pairs, subscribed, user_ids, source_ids)
+    _, relevant = holdout_relevance(holdout_pairs, excluded, user_ids, source_ids)
     items = np.full((len(user_ids), k), -1, dtype=np.int64)
     rows = np.searchsorted(user_ids, lists["user_id"].to_numpy())
     for row, user_id, sources in zip(rows, lists["user_id"], lists["source_ids"]):

@@ -66,6 +66,19 @@ def read_pairs(files: Sequence[Path]) -> pd.DataFrame:
         ).df()
 
 
+def read_follows(files: Sequence[Path]) -> pd.DataFrame:
+    """Distinct (user_id, source_id) follows with `since`, the UTC day of the first one."""
+    if not files:
+        return pd.DataFrame({"user_id": pd.Series(dtype="int64"), "source_id": pd.Series(dtype="int64"),
+                             "since": pd.Series(dtype="datetime64[ns]")})
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(
+            f"SELECT user_id, source_id, CAST(min(CAST(ts AS DATE)) AS TIMESTAMP) AS since FROM {_files_sql(files)} "
+            "GROUP BY user_id, source_id ORDER BY user_id, source_id"
+        ).df()
+
+
 def read_events(files: Sequence[Path]) -> pd.DataFrame:
     """The user, source and event columns of interaction files (empty when there are none)."""
     if not files:

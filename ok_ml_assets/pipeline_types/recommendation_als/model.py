@@ -11,13 +11,15 @@ from ok_ml_assets.pipeline_types.recommendation_als.training import interaction_
 
 
 class RecommenderModel(mlflow.pyfunc.PythonModel):
-    """Top-K sources for the user ids it is given, from the logged embeddings, never one the user follows."""
+    """Top-K sources for the user ids it is given, from the logged embeddings, never a pair its training excluded."""
 
     def load_context(self, context) -> None:
         data = np.load(context.artifacts["embeddings"])
         self.user_ids, self.user_factors = data["user_ids"], data["user_factors"]
         self.source_ids, self.source_factors = data["source_ids"], data["source_factors"]
-        self.subscribed = pd.DataFrame({"user_id": data["subscribed_user_ids"], "source_id": data["subscribed_source_ids"]})
+        # Models logged before exclusions were configurable carry only the subscriptions, under their old names.
+        prefix = "excluded" if "excluded_user_ids" in data else "subscribed"
+        self.excluded = pd.DataFrame({"user_id": data[f"{prefix}_user_ids"], "source_id": data[f"{prefix}_source_ids"]})
         self.k = int(data["k"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
@@ -26,6 +28,6 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         rows = np.searchsorted(self.user_ids, wanted).clip(0, max(len(self.user_ids) - 1, 0))
         known = self.user_ids[rows] == wanted
         users = wanted[known]
-        exclude = interaction_matrix(self.subscribed, users, self.source_ids)
+        exclude = interaction_matrix(self.excluded, users, self.source_ids)
         items, scores = top_k(self.user_factors[rows[known]], self.source_factors, exclude, self.k)
         return recommendation_table(users, self.source_ids, items, scores)

@@ -17,13 +17,14 @@ import pandas as pd
 from ok_ml_assets import recipes
 from ok_ml_assets.pipeline_types.recommendation_als.config import (
     Evaluation,
+    Exclusions,
     Features,
     Model,
     RecommendationAlsConfig,
     Recommendations,
 )
 from ok_ml_assets.pipeline_types.recommendation_als.evaluation import HoldoutReport, evaluate_on_holdout
-from ok_ml_assets.pipeline_types.recommendation_als.features import build_user_source_features, read_pairs
+from ok_ml_assets.pipeline_types.recommendation_als.features import build_user_source_features, read_follows, read_pairs
 from ok_ml_assets.pipeline_types.recommendation_als.scoring import recommendation_table, top_k
 from ok_ml_assets.pipeline_types.recommendation_als.training import (
     AlsParams,
@@ -46,23 +47,24 @@ class DailyFile:
 
 @dataclass(frozen=True)
 class HoldoutSplit:
-    """Features of the days before the holdout, and the (user, source) pairs engaged with during it."""
+    """Features of the days before the holdout, the (user, source) pairs engaged with during it, and its first day."""
 
     train_features: pd.DataFrame
     holdout_pairs: pd.DataFrame
+    holdout_from: dt.date
 
     def to_frame(self) -> pd.DataFrame:
-        """One table, a `split` column telling the parts apart (how the asset stores it)."""
-        return pd.concat(
-            [self.train_features.assign(split=TRAIN), self.holdout_pairs.assign(split=HOLDOUT)], ignore_index=True
-        )
+        """One table, a `split` column telling the parts apart and `holdout_from` on every row (how the asset stores it)."""
+        parts = [self.train_features.assign(split=TRAIN), self.holdout_pairs.assign(split=HOLDOUT)]
+        return pd.concat(parts, ignore_index=True).assign(holdout_from=pd.Timestamp(self.holdout_from))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> HoldoutSplit:
         """The split back from its stored table."""
-        train = frame[frame["split"] == TRAIN].drop(columns="split").reset_index(drop=True)
+        train = frame[frame["split"] == TRAIN].drop(columns=["split", "holdout_from"]).reset_index(drop=True)
         holdout = frame.loc[frame["split"] == HOLDOUT, ["user_id", "source_id"]].reset_index(drop=True)
-        return cls(train.astype({"events": "int64", "days_since_last": "int64"}), holdout)
+        holdout_from = pd.Timestamp(frame["holdout_from"].iloc[0]).date()
+        return cls(train.astype({"events": "int64", "days_since_last": "int64"}), holdout, holdout_from)
 
 
 def als_params(model: Model) -> AlsParams:
@@ -79,8 +81,20 @@ def build_features(interactions: list[DailyFile], features: Features) -> pd.Data
 
 
 def collect_subscriptions(subscriptions: list[DailyFile]) -> pd.DataFrame:
-    """subscribed_pairs: every registered (user, source) follow, never to be recommended."""
-    return read_pairs([d.path for d in subscriptions])
+    """subscribed_pairs: every registered (user, source) follow, with the day it started (`since`)."""
+    return read_follows([d.path for d in subscriptions])
+
+
+def excluded_pairs(kinds: list[str], subscribed: pd.DataFrame, interacted: pd.DataFrame, before: dt.date | None = None) -> pd.DataFrame:
+    """The (user, source) pairs never recommended: follows (only those started before `before`, when given) and the
+    pairs engaged with, as `kinds` names them."""
+    parts = [pd.DataFrame({"user_id": pd.Series(dtype="int64"), "source_id": pd.Series(dtype="int64")})]
+    if "subscriptions" in kinds:
+        follows = subscribed if before is None or "since" not in subscribed else subscribed[subscribed["since"] < pd.Timestamp(before)]
+        parts.append(follows[["user_id", "source_id"]])
+    if "interacted" in kinds:
+        parts.append(interacted[["user_id", "source_id"]])
+    return pd.concat(parts, ignore_index=True).drop_duplicates().reset_index(drop=True)
 
 
 def holdout_tags(tags: list[str], holdout_days: int) -> list[str]:
@@ -101,12 +115,20 @@ def split_holdout(interactions: list[DailyFile], features: Features, evaluation:
         days = f"{interactions[0].day}..{interactions[-1].day}" if interactions else "none"
         raise ValueError(f"the interactions window (registered days: {days}) has no day before the holdout of the last "
                          f"holdout_days={evaluation.holdout_days} calendar days; evaluation needs days to train on")
-    return HoldoutSplit(build_features(train, features), read_pairs([d.path for d in test]))
+    return HoldoutSplit(build_features(train, features), read_pairs([d.path for d in test]), test[0].day)
 
 
-def evaluate_model(split: HoldoutSplit, subscribed: pd.DataFrame, model: Model, evaluation: Evaluation) -> HoldoutReport:
+def evaluation_exclusions(split: HoldoutSplit, subscribed: pd.DataFrame, exclusions: Exclusions) -> pd.DataFrame:
+    """What evaluation never lists nor counts as relevant: known before the holdout started, never from inside it."""
+    return excluded_pairs(exclusions.evaluation, subscribed, split.train_features, before=split.holdout_from)
+
+
+def evaluate_model(
+    split: HoldoutSplit, subscribed: pd.DataFrame, model: Model, evaluation: Evaluation, exclusions: Exclusions
+) -> HoldoutReport:
     """holdout_report: the model fit on the train part against the popularity baseline on the holdout pairs."""
-    report, _ = evaluate_on_holdout(split.train_features, split.holdout_pairs, subscribed, als_params(model), evaluation.k)
+    excluded = evaluation_exclusions(split, subscribed, exclusions)
+    report, _ = evaluate_on_holdout(split.train_features, split.holdout_pairs, excluded, als_params(model), evaluation.k)
     return report
 
 
@@ -115,9 +137,12 @@ def fit_model(features: pd.DataFrame, model: Model) -> Embeddings:
     return fit_als(features, als_params(model))
 
 
-def recommend(embeddings: Embeddings, subscribed: pd.DataFrame, recommendations: Recommendations) -> pd.DataFrame:
-    """recommendations: each user's top-K sources they are not subscribed to."""
-    exclude = interaction_matrix(subscribed, embeddings.user_ids, embeddings.source_ids)
+def recommend(
+    embeddings: Embeddings, subscribed: pd.DataFrame, features: pd.DataFrame, recommendations: Recommendations, exclusions: Exclusions
+) -> pd.DataFrame:
+    """recommendations: each user's top-K sources, never one the serving exclusions name (by default: followed or engaged with)."""
+    excluded = excluded_pairs(exclusions.serving, subscribed, features)
+    exclude = interaction_matrix(excluded, embeddings.user_ids, embeddings.source_ids)
     items, scores = top_k(embeddings.user_factors, embeddings.source_factors, exclude, recommendations.top_k)
     return recommendation_table(embeddings.user_ids, embeddings.source_ids, items, scores)
 
@@ -127,9 +152,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("user_source_features", build_features, ("interactions",), ("features",)),
     Stage("subscribed_pairs", collect_subscriptions, ("subscriptions",)),
     Stage("holdout_split", split_holdout, ("interactions",), ("features", "evaluation")),
-    Stage("holdout_report", evaluate_model, ("holdout_split", "subscribed_pairs"), ("model", "evaluation")),
+    Stage("holdout_report", evaluate_model, ("holdout_split", "subscribed_pairs"), ("model", "evaluation", "exclusions")),
     Stage("embeddings", fit_model, ("user_source_features",), ("model",)),
-    Stage("recommendations", recommend, ("embeddings", "subscribed_pairs"), ("recommendations",)),
+    Stage("recommendations", recommend, ("embeddings", "subscribed_pairs", "user_source_features"), ("recommendations", "exclusions")),
 )
 STAGE = stage_index(STAGES)
 
