@@ -61,10 +61,12 @@ def death_cause(run_id: str, experiment: str, previous: dict | None) -> str:
 def close_training_leftovers(
     instance: dg.DagsterInstance, mlflow: MlflowResource, experiment: str, dead: dict[str, DeadRun], run_id: str,
 ) -> list[str]:
-    """Abandon model versions the gate will never decide on, then fail the MLflow runs nothing will end.
+    """Abandon the model versions dead runs registered that the gate will never decide on, then fail the MLflow runs
+    nothing will end.
 
-    Only what a Dagster run of this instance left once it is over: a run outside the experiment's jobs (an ad-hoc
-    materialization) takes no lock and may still be at work, and one unknown here is another instance's.
+    Dead runs are those found now, and those whose MLflow run was left open although their Dagster run is over (marked
+    failed or canceled by hand or by run monitoring). A run outside the experiment's jobs (an ad-hoc materialization)
+    takes no lock and may still be at work, and one unknown here is another instance's: neither is touched.
     """
     open_runs = mlflow.open_training_runs(experiment)
     trained_by = {**{mlflow_run: dead_run for dead_run in dead for mlflow_run in mlflow.training_runs_of(experiment, dead_run)},

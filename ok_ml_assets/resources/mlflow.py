@@ -205,14 +205,10 @@ class MlflowResource(dg.ConfigurableResource):
         return [run.info.run_id for run in self.client().search_runs([found.experiment_id], f"tags.dagster_run_id = '{dagster_run_id}'")]
 
     def undecided_versions(self, name: str, run_ids: list[str]) -> list[ModelVersionFacts]:
-        """Versions the promotion gate never decided on: those the runs registered, and the `challenger` if undecided."""
-        client, versions = self.client(), {}
-        for run_id in run_ids:
-            versions.update({str(mv.version): mv for mv in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")})
-        challenger = self.alias_version(name, CHALLENGER)
-        if challenger is not None:
-            versions[challenger] = client.get_model_version(name, challenger)
-        undecided = sorted((int(version) for version, mv in versions.items() if "promotion_decision" not in mv.tags))
+        """The versions these runs registered that the promotion gate never decided on, oldest first."""
+        client = self.client()
+        found = [mv for run_id in run_ids for mv in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")]
+        undecided = sorted({int(mv.version) for mv in found if "promotion_decision" not in mv.tags})
         return [self.facts(name, str(version)) for version in undecided]
 
     def abandon_version(self, name: str, version: str, reason: str) -> bool:
