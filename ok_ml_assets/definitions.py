@@ -19,15 +19,16 @@ from ok_ml_assets.settings import Settings, load_settings
 
 def build_resources(settings: Settings) -> dict[str, object]:
     """Every resource bound to the systems the settings name."""
+    mlflow = MlflowResource(
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root,
+        ui_url=settings.mlflow_ui_url, dagster_ui_url=settings.dagster_ui_url,
+    )
     return {
-        "io_manager": LocalParquetIOManager(base_dir=str(settings.assets_dir)),
+        "io_manager": LocalParquetIOManager(base_dir=str(settings.assets_dir), mlflow=mlflow),
         "registry": RegistryResource(
             repo_dir=str(settings.registry_repo), remote=settings.dvc_remote, catalog_path=str(settings.catalog_path)
         ),
-        "mlflow": MlflowResource(
-            tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root,
-            ui_url=settings.mlflow_ui_url, dagster_ui_url=settings.dagster_ui_url,
-        ),
+        "mlflow": mlflow,
         "kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers, security=settings.kafka_security),
         "monitoring": MonitoringResource(reference_dir=str(settings.monitoring_dir)),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import re
 import shutil
@@ -169,12 +170,15 @@ def materialize_refresh(
 
 
 def step_listener(progress: Progress, experiment: str) -> Callable[[dg.EventLogEntry], None]:
-    """Show each step of a run as it starts and ends, and each check that fails, as the events arrive."""
+    """Show each step of a run as it starts and ends, each check that fails and each warning of the run itself (such as
+    what a dead run left and how it was closed), as the events arrive."""
     started: dict[str, float] = {}
 
     def on_event(entry: dg.EventLogEntry) -> None:
         event = entry.dagster_event
         if event is None:
+            if entry.level >= logging.WARNING and not entry.step_key:
+                progress.line(f"    ! {entry.user_message}")
             return
         step = (event.step_key or "").removeprefix(f"{experiment}__").removeprefix(f"{experiment}_")
         if event.event_type == dg.DagsterEventType.STEP_START:

@@ -13,7 +13,9 @@ import pandas as pd
 from pydantic import BaseModel, PrivateAttr
 
 from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG, hold_experiment
+from ok_ml_assets.lifecycle.recovery import PARTIAL_SUFFIX, close_dead_runs
 from ok_ml_assets.preflight import StorageUnusable, describe_full_disk
+from ok_ml_assets.resources.mlflow import MlflowResource
 
 RECORD_TYPE = "__record__"
 
@@ -44,7 +46,7 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     A failed write leaves no temporary file; a full disk says where and how much space is left.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + PARTIAL_SUFFIX)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -60,22 +62,32 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
     """Stores DataFrames as `<base_dir>/<experiment>/<asset>.parquet` and records (pydantic) or dicts as `.json`.
 
     A run of an experiment's job (tagged with its experiment) holds that experiment's lock from start to end, so two
-    refreshes never write the same asset files, whether they run from `ok-ml run`, the UI or the daemon.
+    refreshes never write the same asset files, whether they run from `ok-ml run`, the UI or the daemon. Taking it, a
+    run closes what a killed run of the experiment left: its Dagster and MLflow runs, its undecided model versions (in
+    the tracking store `mlflow`, when given) and its half-written values.
     """
 
     base_dir: str
-    _lock: object = PrivateAttr(default=None)
+    mlflow: MlflowResource | None = None
+    _hold: object = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.dagster_run
         experiment = run.tags.get(EXPERIMENT_TAG) if run is not None else None
-        if experiment:
-            self._lock = hold_experiment(Path(self.base_dir), experiment, run.run_id)
+        if not experiment:
+            return
+        self._hold = hold_experiment(Path(self.base_dir), experiment, run.run_id)
+        try:
+            for line in close_dead_runs(context.instance, self.mlflow, Path(self.base_dir), experiment, run.run_id, self._hold.previous):
+                context.log.warning(line)
+        except BaseException:
+            self.teardown_after_execution(context)
+            raise
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        if self._hold is not None:
+            self._hold.release()
+            self._hold = None
 
     def _path(self, key: dg.AssetKey, suffix: str) -> Path:
         return Path(self.base_dir).joinpath(*key.path).with_suffix(suffix)

@@ -189,6 +189,44 @@ class MlflowResource(dg.ConfigurableResource):
         if promoted:
             client.set_model_version_tag(name, version, "previous_champion", previous or "")
 
+    def open_training_runs(self, experiment: str) -> dict[str, str]:
+        """Training runs of an experiment still marked RUNNING, each with the Dagster run that started it."""
+        found = self.client().get_experiment_by_name(experiment)
+        if found is None:
+            return {}
+        runs = self.client().search_runs([found.experiment_id], "attributes.status = 'RUNNING'")
+        return {run.info.run_id: run.data.tags["dagster_run_id"] for run in runs if run.data.tags.get("dagster_run_id")}
+
+    def training_runs_of(self, experiment: str, dagster_run_id: str) -> list[str]:
+        """The MLflow runs a Dagster run started, whatever their status."""
+        found = self.client().get_experiment_by_name(experiment)
+        if found is None:
+            return []
+        return [run.info.run_id for run in self.client().search_runs([found.experiment_id], f"tags.dagster_run_id = '{dagster_run_id}'")]
+
+    def undecided_versions(self, name: str, run_ids: list[str]) -> list[ModelVersionFacts]:
+        """The versions these runs registered that the promotion gate never decided on, oldest first."""
+        client = self.client()
+        found = [mv for run_id in run_ids for mv in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")]
+        undecided = sorted({int(mv.version) for mv in found if "promotion_decision" not in mv.tags})
+        return [self.facts(name, str(version)) for version in undecided]
+
+    def abandon_version(self, name: str, version: str, reason: str) -> bool:
+        """Record that the gate will never decide on a version and take `challenger` off it; say whether it had it."""
+        client = self.client()
+        client.set_model_version_tag(name, version, "promotion_decision", "abandoned")
+        client.set_model_version_tag(name, version, "promotion_reason", reason[:5000])
+        if self.alias_version(name, CHALLENGER) != version:
+            return False
+        client.delete_registered_model_alias(name, CHALLENGER)
+        return True
+
+    def fail_run(self, run_id: str, reason: str) -> None:
+        """Mark a run that will never end by itself FAILED, saying why."""
+        client = self.client()
+        client.set_tag(run_id, "failure_reason", reason[:5000])
+        client.set_terminated(run_id, "FAILED")
+
     def set_champion(self, name: str, version: str) -> None:
         """Point `champion` at a promoted version whose predictions were just published."""
         self.client().set_registered_model_alias(name, CHAMPION, version)
