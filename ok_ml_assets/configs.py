@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from ok_ml_assets.monitoring.rules import MonitoringRules
+from ok_ml_assets.monitoring.rules import MonitoringRules, daily_datasets
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -132,6 +132,13 @@ class ExperimentConfig(Strict):
                 f"monitoring names {unknown_assets}, which {self.pipeline_type} does not produce; "
                 f"monitored assets are {list(self.monitored_assets)}"
             )
+        for asset, rules in self.monitoring.items():
+            unknown_roles = sorted(daily_datasets(rules) - set(self.dataset_windows()))
+            if unknown_roles:
+                raise ValueError(
+                    f"monitoring.{asset}: daily rules name datasets {unknown_roles}, which the experiment does not read; "
+                    f"its datasets are {sorted(self.dataset_windows())}"
+                )
         known = self.recorded_metrics()
         named = {self.promotion.primary_metric} | set(self.promotion.min_metrics) | set(self.promotion.min_evaluated)
         unknown = sorted(named - known)

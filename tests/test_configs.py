@@ -60,6 +60,13 @@ def test_monitoring_of_an_asset_the_pipeline_lacks_is_refused(tmp_path):
         load_experiment_config(write(tmp_path, config))
 
 
+def test_a_daily_rule_on_a_dataset_the_experiment_does_not_read_is_refused(tmp_path):
+    config = prod_config(monitoring={"user_source_features": [
+        {"rule": "daily_rows_change", "dataset": "clicks", "max_relative_change": 0.1}]})
+    with pytest.raises(ConfigError, match=r"monitoring\.user_source_features: daily rules name datasets \['clicks'\]"):
+        load_experiment_config(write(tmp_path, config))
+
+
 def test_a_bad_monitoring_rule_names_its_position(tmp_path):
     config = prod_config()
     config["monitoring"]["recommendations"][1] = {"rule": "list_length", "min": "ten"}

@@ -19,6 +19,7 @@ from ok_ml_assets.lifecycle.operations import Published, Rescoring, promote_chal
 from ok_ml_assets.lifecycle.promotion import TRAINED_BY, PromotionPolicy
 from ok_ml_assets.lifecycle.publication import Provenance
 from ok_ml_assets.monitoring import summarize
+from ok_ml_assets.monitoring.daily import window_frame
 from ok_ml_assets.registry import DataRegistry, DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
 from ok_ml_assets.resources.mlflow import (
@@ -106,6 +107,24 @@ def recorded_versions(instance: dg.DagsterInstance, client: DataRegistry, asset_
         raise ValueError(f"{asset_key.to_user_string()} has not been materialized yet")
     entries = records[0].asset_materialization.metadata["dataset_versions"].value
     return [client.version(entry["dataset"], entry["tag"]) for entry in entries]
+
+
+def built_from(instance: dg.DagsterInstance, client: DataRegistry, asset_key: dg.AssetKey, window: DatasetWindow) -> list[DatasetVersion]:
+    """The versions of the window's dataset an asset's latest materialization recorded, else the window as it is now."""
+    records = instance.fetch_materializations(asset_key, limit=1).records
+    entries = records[0].asset_materialization.metadata.get("dataset_versions") if records else None
+    recorded = [e for e in (entries.value if entries is not None else []) if e["dataset"] == window.dataset_name]
+    if recorded:
+        return [client.version(e["dataset"], e["tag"]) for e in recorded]
+    return client.window(window.dataset_name, window.window_days, window.tag)
+
+
+def read_daily_window(
+    instance: dg.DagsterInstance, client: DataRegistry, asset_key: dg.AssetKey, window: DatasetWindow, columns: list[str],
+) -> pd.DataFrame:
+    """The daily versions an asset was built from as one table of `columns`, each row tagged with its day."""
+    versions = built_from(instance, client, asset_key, window)
+    return window_frame((v.tag, pd.read_parquet(client.path(v.name, v.tag), columns=columns or None)) for v in versions)
 
 
 @dataclass(frozen=True)

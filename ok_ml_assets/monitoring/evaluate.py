@@ -15,6 +15,9 @@
 | categories_present, row_count_change, drift_psi, drift_ks, score_drift_psi, user_coverage, top_sources_share,   |
 | gini, novelty:      |                                                                                       |
 |                     | numpy (monitoring.statistics): GX has no reference-based drift or exposure measures   |
+| daily_rows_change, daily_distinct_change, rows_per_entity_change, category_mix_psi, key_overlap, hours_covered:  |
+|                     | pandas (monitoring.daily), over the dataset's daily versions in `context_data`: each  |
+|                     | day against the other days of the window                                              |
 
 All GX rules of an asset run as one ExpectationSuite per table on an ephemeral context, in one pass.
 """
@@ -31,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ok_ml_assets.monitoring import daily
 from ok_ml_assets.monitoring import rules as r
 from ok_ml_assets.monitoring import statistics as st
 from ok_ml_assets.monitoring.reference import AssetReference, ReferenceStore
@@ -499,10 +503,43 @@ def _unchanged_users(items: pd.DataFrame, user_column: str, previous_users: np.n
     return [{user_column: u} for u in per_user[per_user].index[:MAX_EXAMPLES]]
 
 
+DAILY_SCORES: dict[type, Callable[[Any, pd.DataFrame], pd.DataFrame]] = {
+    r.DailyRowsChange: lambda rule, window: daily.change_from_others(daily.rows_per_day(window)),
+    r.DailyDistinctChange: lambda rule, window: daily.change_from_others(daily.distinct_per_day(window, rule.column)),
+    r.RowsPerEntityChange: lambda rule, window: daily.change_from_others(daily.rows_per_entity(window, rule.column)),
+    r.CategoryMixPsi: lambda rule, window: daily.category_psi(window, rule.column),
+    r.KeyOverlap: lambda rule, window: daily.key_overlap(window, rule.column, rule.min_presence),
+    r.HoursCovered: lambda rule, window: daily.hours_covered(window, rule.ts_column, rule.min_rows_per_hour),
+}
+
+
+def _daily_rule(rule: r.DailyRule, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
+    window = tables.input(rule.dataset)
+    absent = [c for c in [daily.DAY, *rule.window_columns()] if c not in window]
+    if absent:
+        return _outcome(rule, False, None, "numpy", note=f"column {absent[0]!r} is missing from {rule.dataset}")
+    days = daily.days_of(window)
+    if len(days) < rule.min_days:
+        return _no_reference(rule, f"{rule.min_days} days of {rule.dataset} to compare (the window holds {len(days)})")
+    scores = DAILY_SCORES[type(rule)](rule, window)
+    measured = scores["score"].dropna()
+    if measured.empty:
+        return _no_reference(rule, f"day of {rule.dataset} with something to compare")
+    failing = measured > rule.limit if rule.upper else measured < rule.limit
+    worst = measured.idxmax() if rule.upper else measured.idxmin()
+    order = measured.sort_values(ascending=not rule.upper).index[:MAX_EXAMPLES]
+    examples = [{"day": day, **scores.loc[day].dropna().to_dict()} for day in order]
+    ratio = not isinstance(rule, r.CategoryMixPsi)
+    return _outcome(rule, not failing.any(), float(measured[worst]), "numpy", examples, ratio=ratio,
+                    note=f"worst day {worst}; {int(failing.sum())} of {len(days)} days fail", worst_day=worst,
+                    days=len(days), failing_days=[d for d in measured.index if failing[d]])
+
+
 NUMPY_RULES: dict[type, Callable[[Any, Tables, AssetReference | None], RuleOutcome]] = {
     r.CategoriesPresent: _categories_present, r.RowCountChange: _row_count_change, r.DriftPsi: _drift_psi,
     r.DriftKs: _drift_ks, r.ScoreDriftPsi: _score_drift_psi,
     r.UserCoverage: _user_coverage, r.TopSourcesShare: _top_sources_share, r.Gini: _gini, r.Novelty: _novelty,
+    **{rule_type: _daily_rule for rule_type in DAILY_SCORES},
 }
 
 

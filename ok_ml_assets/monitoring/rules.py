@@ -419,9 +419,188 @@ class Novelty(ListRule):
         return {"min": self.min}
 
 
+class DailyRule(Rule):
+    """A rule over the registered daily versions of one of the experiment's datasets: each day against the other days.
+
+    `dataset` names the dataset's role in the experiment (e.g. `interactions`); the rule looks at the versions of the
+    window the asset was built from, so it guards the first run too, and a bad day blocks every run whose window holds it.
+    """
+
+    dataset: str = Field(min_length=1)
+    min_days: int = Field(default=4, ge=2, description="Fewer days in the window leave the rule unevaluated.")
+    inputs: ClassVar[tuple[str, ...]] = ("dataset",)
+
+    upper: ClassVar[bool] = True
+
+    @property
+    def limit(self) -> float:
+        """The bound each day's score is held to: a maximum when `upper`, else a minimum."""
+        raise NotImplementedError
+
+    def window_columns(self) -> list[str]:
+        """The dataset's columns the rule reads."""
+        return []
+
+
+class DailyRowsChange(DailyRule):
+    """Each day's row count within a share of the median of the window's other days."""
+
+    rule: Literal["daily_rows_change"]
+    max_relative_change: float = Field(gt=0)
+
+    def derived_name(self) -> str:
+        return f"{_slug(self.dataset)}_daily_rows_within"
+
+    @property
+    def assertion(self) -> str:
+        return f"every day of {self.dataset} has rows within ±{self.max_relative_change:.0%} of the other days' median"
+
+    @property
+    def limit(self) -> float:
+        return self.max_relative_change
+
+    def thresholds(self):
+        return {"max_relative_change": self.max_relative_change}
+
+
+class DailyDistinctChange(DailyRule):
+    """Each day's count of distinct values of a key column within a share of the other days' median."""
+
+    rule: Literal["daily_distinct_change"]
+    column: str = Field(min_length=1)
+    max_relative_change: float = Field(gt=0)
+
+    def derived_name(self) -> str:
+        return f"{_slug(self.dataset)}_daily_distinct_{_slug(self.column)}_within"
+
+    @property
+    def assertion(self) -> str:
+        return (f"every day of {self.dataset} has distinct {self.column} within ±{self.max_relative_change:.0%} "
+                "of the other days' median")
+
+    @property
+    def limit(self) -> float:
+        return self.max_relative_change
+
+    def window_columns(self) -> list[str]:
+        return [self.column]
+
+    def thresholds(self):
+        return {"max_relative_change": self.max_relative_change}
+
+
+class RowsPerEntityChange(DailyRule):
+    """Each day's rows per distinct key (events per user) within a share of the other days' median."""
+
+    rule: Literal["rows_per_entity_change"]
+    column: str = Field(min_length=1)
+    max_relative_change: float = Field(gt=0)
+
+    def derived_name(self) -> str:
+        return f"{_slug(self.dataset)}_rows_per_{_slug(self.column)}_within"
+
+    @property
+    def assertion(self) -> str:
+        return (f"every day of {self.dataset} has rows per {self.column} within ±{self.max_relative_change:.0%} "
+                "of the other days' median")
+
+    @property
+    def limit(self) -> float:
+        return self.max_relative_change
+
+    def window_columns(self) -> list[str]:
+        return [self.column]
+
+    def thresholds(self):
+        return {"max_relative_change": self.max_relative_change}
+
+
+class CategoryMixPsi(DailyRule):
+    """PSI of each day's category shares of a column against the pooled shares of the other days."""
+
+    rule: Literal["category_mix_psi"]
+    column: str = Field(min_length=1)
+    max_psi: float = Field(gt=0)
+
+    def derived_name(self) -> str:
+        return f"{_slug(self.dataset)}_{_slug(self.column)}_mix_psi_within"
+
+    @property
+    def assertion(self) -> str:
+        return f"PSI of every day's {self.column} mix in {self.dataset} against the other days' is at most {self.max_psi:g}"
+
+    @property
+    def limit(self) -> float:
+        return self.max_psi
+
+    def window_columns(self) -> list[str]:
+        return [self.column]
+
+    def thresholds(self):
+        return {"max_psi": self.max_psi}
+
+
+class KeyOverlap(DailyRule):
+    """Each day holds at least a share of the regular keys: those present on `min_presence` of the other days."""
+
+    rule: Literal["key_overlap"]
+    column: str = Field(min_length=1)
+    min: float = Field(gt=0, le=1)
+    min_presence: float = Field(default=0.5, gt=0, le=1)
+
+    upper: ClassVar[bool] = False
+
+    def derived_name(self) -> str:
+        return f"{_slug(self.dataset)}_{_slug(self.column)}_overlap_at_least"
+
+    @property
+    def assertion(self) -> str:
+        return (f"every day of {self.dataset} holds at least {self.min:.0%} of the {self.column} values present on "
+                f"{self.min_presence:.0%} of the other days")
+
+    @property
+    def limit(self) -> float:
+        return self.min
+
+    def window_columns(self) -> list[str]:
+        return [self.column]
+
+    def thresholds(self):
+        return {"min": self.min, "min_presence": self.min_presence}
+
+
+class HoursCovered(DailyRule):
+    """Each day covers at least a share of its 24 hours with rows stamped in them."""
+
+    rule: Literal["hours_covered"]
+    ts_column: str = "ts"
+    min: float = Field(gt=0, le=1)
+    min_rows_per_hour: int = Field(default=1, ge=1)
+
+    upper: ClassVar[bool] = False
+
+    def derived_name(self) -> str:
+        return f"{_slug(self.dataset)}_hours_covered_at_least"
+
+    @property
+    def assertion(self) -> str:
+        return f"every day of {self.dataset} has rows in at least {self.min:.0%} of its hours ({self.ts_column})"
+
+    @property
+    def limit(self) -> float:
+        return self.min
+
+    def window_columns(self) -> list[str]:
+        return [self.ts_column]
+
+    def thresholds(self):
+        return {"min": self.min, "min_rows_per_hour": self.min_rows_per_hour}
+
+
 AnyRule = Annotated[
     NotNull | InRange | InSet | MeanBetween | StdBetween | QuantileBetween | CategoriesPresent | RowCountChange | DriftPsi
-    | DriftKs | UserCoverage | ListLength | NoSubscribedItems | NoDuplicates | ScoreDriftPsi | TopSourcesShare | Gini | Novelty,
+    | DriftKs | UserCoverage | ListLength | NoSubscribedItems | NoDuplicates | ScoreDriftPsi | TopSourcesShare | Gini | Novelty
+    | DailyRowsChange | DailyDistinctChange | RowsPerEntityChange | CategoryMixPsi | KeyOverlap | HoursCovered,
     Field(discriminator="rule"),
 ]
 
@@ -461,5 +640,16 @@ def parse_monitoring(data: object, source: str = "monitoring") -> dict[str, list
 
 
 def needed_assets(rules: Iterable[Rule]) -> set[str]:
-    """Every other asset whose value `evaluate` needs in `context_data` for these rules."""
+    """Every other asset (or, for daily rules, dataset role) whose value `evaluate` needs in `context_data` for these rules."""
     return set().union(*(rule.needed_assets() for rule in rules))
+
+
+def daily_datasets(rules: Iterable[Rule]) -> set[str]:
+    """The dataset roles the daily rules among these read."""
+    return {rule.dataset for rule in rules if isinstance(rule, DailyRule)}
+
+
+def window_columns(rules: Iterable[Rule], dataset: str) -> list[str]:
+    """The columns of `dataset` the daily rules among these read, in rule order."""
+    columns = [c for rule in rules if isinstance(rule, DailyRule) and rule.dataset == dataset for c in rule.window_columns()]
+    return list(dict.fromkeys(columns))

@@ -61,6 +61,26 @@ def duplicate_rows(frame: pd.DataFrame, share: float = 1.0, seed: int = 0, ts_sh
     return merged.sort_values("ts", kind="stable").reset_index(drop=True) if "ts" in merged else merged
 
 
+def drop_entities(frame: pd.DataFrame, column: str = "user_id", share: float = 0.15, seed: int = 0) -> pd.DataFrame:
+    """The table without every row of a random share of the distinct values of `column`, as when an export shard is lost."""
+    distinct = pd.unique(frame[column])
+    lost = distinct[np.random.default_rng(seed).random(distinct.size) < share]
+    return frame[~frame[column].isin(lost)].reset_index(drop=True)
+
+
+def relabel(frame: pd.DataFrame, column: str = "event", mapping: dict | None = None) -> pd.DataFrame:
+    """The table with values of a categorical column recorded under others (a swap by default), as after a mapping bug."""
+    mapping = mapping if mapping is not None else {"click": "like", "like": "click"}
+    broken = frame.copy()
+    broken[column] = broken[column].map(lambda value: mapping.get(value, value))
+    return broken
+
+
+def drop_hours(frame: pd.DataFrame, hours: Sequence[int] = (20, 21, 22, 23), ts_column: str = "ts") -> pd.DataFrame:
+    """The table without the rows stamped in some hours of the day, as when the export closed before the day ended."""
+    return frame[~frame[ts_column].dt.hour.isin(list(hours))].reset_index(drop=True)
+
+
 def on_last_days(days: Sequence[DailyData], last: int, breaks: Callable[[pd.DataFrame], pd.DataFrame]) -> list[DailyData]:
     """The days with the interactions of the `last` ones broken by `breaks`."""
     cut = max(len(days) - last, 0)
@@ -138,5 +158,12 @@ FAULTS: dict[str, Fault] = {
               lambda days: on_last_days(days, 3, partial(duplicate_rows, share=1.0, ts_shift=pd.Timedelta(milliseconds=1)))),
         Fault("model_collapse_to_popular", "recommendations", "every user gets the same most popular sources",
               collapse_to_popular),
+        # Faults that keep every column's marginal distribution: only the daily rules over the raw versions see them.
+        Fault("users_missing_from_a_day", "days", "15% of the users are missing from the last day's export (a lost shard)",
+              lambda days: on_last_days(days, 1, partial(drop_entities, column="user_id", share=0.15))),
+        Fault("events_under_wrong_type", "days", "the last day recorded clicks as likes and likes as clicks",
+              lambda days: on_last_days(days, 1, partial(relabel, column="event"))),
+        Fault("hours_missing_from_a_day", "days", "the last day's export lacks its last four hours (20:00-24:00 UTC)",
+              lambda days: on_last_days(days, 1, drop_hours)),
     ]
 }

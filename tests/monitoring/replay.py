@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ok_ml_assets.configs import ExperimentConfig, load_experiment_config
+from ok_ml_assets.monitoring.daily import window_frame
 from ok_ml_assets.monitoring.evaluate import RuleOutcome, blocking, evaluate, monitor
 from ok_ml_assets.monitoring.reference import ReferenceStore
 from ok_ml_assets.monitoring.rules import Rule
@@ -55,6 +56,11 @@ class Replay:
         files = [DailyFile(d.date, self._path(d.interactions, "interactions")) for d in window]
         return run_recipe(self.config, {"interactions": files}, targets=[FEATURES])[FEATURES]
 
+    def daily(self, history: Sequence[DailyData]) -> dict[str, pd.DataFrame]:
+        """The interactions window's daily versions, as the daily rules read them."""
+        window = history[-self.config.datasets.interactions.window_days:]
+        return {"interactions": window_frame((d.tag, d.interactions) for d in window)}
+
     def subscribed(self, history: Sequence[DailyData]) -> pd.DataFrame:
         """subscribed_pairs over every day of `history`, as the committed config reads them."""
         files = [DailyFile(d.date, self._path(d.subscriptions, "subscriptions")) for d in history]
@@ -78,7 +84,7 @@ class Replay:
         features = self.features(history)
         if fault is not None and fault.target == "features":
             features = fault.apply(features)
-        checked = self._check(store, rules, FEATURES, features, {}, accept)
+        checked = self._check(store, rules, FEATURES, features, self.daily(history), accept)
         outcomes = {FEATURES: checked}
         if blocking(checked):
             return outcomes

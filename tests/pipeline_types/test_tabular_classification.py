@@ -12,6 +12,7 @@ from sklearn.metrics import average_precision_score
 
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.lifecycle.publication import Provenance
+from ok_ml_assets.monitoring.daily import window_frame
 from ok_ml_assets.pipeline_types.tabular_classification import recipe
 from ok_ml_assets.pipeline_types.tabular_classification.config import Column, Features, SplitDataset
 from ok_ml_assets.pipeline_types.tabular_classification.metrics import binary_metrics, threshold_for_precision
@@ -31,6 +32,11 @@ def version_files(folder: Path, generator: str, days: int = 14, seed: int = 3, f
         (fault(frame) if fault else frame).to_parquet(path, index=False)
         files.append(recipe.VersionFile(tag, path))
     return files
+
+
+def daily(files: list[recipe.VersionFile]) -> dict[str, pd.DataFrame]:
+    """The version files as the daily rules on the `examples` dataset read them."""
+    return {"examples": window_frame((f.tag, pd.read_parquet(f.path)) for f in files)}
 
 
 @pytest.fixture(scope="module")
@@ -173,8 +179,9 @@ def test_monitoring_catches_each_injected_fault_in_the_labelled_examples(tmp_pat
     config = load_experiment_config(CONFIGS / "antispam_bots.yml")
     files = version_files(tmp_path, "bot_accounts", days=3, fault=fault)
     examples = recipe.run_recipe(config, {"examples": files}, targets=["labelled_examples"])["labelled_examples"]
-    failed = {o.check_name for o in evaluate("labelled_examples", config.monitoring["labelled_examples"], examples) if o.blocking}
+    rules = config.monitoring["labelled_examples"]
+    failed = {o.check_name for o in evaluate("labelled_examples", rules, examples, context_data=daily(files)) if o.blocking}
     assert check in failed
-    clean = recipe.run_recipe(config, {"examples": version_files(tmp_path, "bot_accounts", days=3)}, targets=["labelled_examples"])
-    assert not [o for o in evaluate("labelled_examples", config.monitoring["labelled_examples"], clean["labelled_examples"])
-                if o.blocking]
+    clean_files = version_files(tmp_path, "bot_accounts", days=3)
+    clean = recipe.run_recipe(config, {"examples": clean_files}, targets=["labelled_examples"])
+    assert not [o for o in evaluate("labelled_examples", rules, clean["labelled_examples"], context_data=daily(clean_files)) if o.blocking]

@@ -10,15 +10,19 @@ import pandas as pd
 import pytest
 
 from ok_ml_assets.monitoring.reference import ReferenceStore
+from ok_ml_assets.monitoring.rules import DailyRule
 from ok_ml_assets.synthetic import generate_world
 from ok_ml_assets.synthetic.faults import (
     FAULTS,
     NEW_SOURCE_ID_BASE,
     collapse_to_popular,
     drop_day,
+    drop_entities,
+    drop_hours,
     duplicate_rows,
     inject_nulls,
     on_last_days,
+    relabel,
     remap_ids,
     scale_column,
 )
@@ -65,7 +69,7 @@ def test_faults_never_modify_their_input(days, interactions):
 
 def test_every_fault_of_the_issue_is_named():
     assert set(FAULTS) == {"feature_scale_shift", "source_id_space_change", "nulls_in_column", "missing_day",
-                           "duplicated_events", "model_collapse_to_popular"}
+                           "duplicated_events", "model_collapse_to_popular", *MARGINAL_KEEPING}
     assert all(fault.description for fault in FAULTS.values())
 
 
@@ -104,6 +108,26 @@ def test_day_level_faults_touch_only_the_days_they_name(days):
     assert drop_day(days, date=days[0].date)[0].date == days[1].date
 
 
+def test_dropped_entities_lose_every_row_and_the_others_keep_theirs(interactions):
+    broken = drop_entities(interactions, "user_id", share=0.2, seed=1)
+    kept, users = set(broken["user_id"]), set(interactions["user_id"])
+    assert len(kept) / len(users) == pytest.approx(0.8, abs=0.04)
+    pd.testing.assert_frame_equal(broken, interactions[interactions["user_id"].isin(kept)].reset_index(drop=True))
+
+
+def test_relabel_swaps_categories_and_keeps_everything_else(interactions):
+    broken = relabel(interactions, "event")
+    counts, before = broken["event"].value_counts(), interactions["event"].value_counts()
+    assert (counts["click"], counts["like"], counts["view"]) == (before["like"], before["click"], before["view"])
+    assert broken.drop(columns="event").equals(interactions.drop(columns="event"))
+
+
+def test_dropped_hours_leave_the_rest_of_the_day(interactions):
+    broken = drop_hours(interactions, hours=(22, 23))
+    assert set(broken["ts"].dt.hour) == set(range(22))
+    assert len(broken) == int((interactions["ts"].dt.hour < 22).sum())
+
+
 def test_collapse_gives_everyone_the_most_popular_sources_except_their_subscriptions():
     subscribed = pd.DataFrame({"user_id": [2], "source_id": [10]})
     broken = collapse_to_popular(LISTS, subscribed)
@@ -122,7 +146,20 @@ CAUGHT_BY = {
     "missing_day": {"user_source_features:days_since_last_psi_within"},
     "duplicated_events": {"user_source_features:weight_psi_within", "user_source_features:events_psi_within"},
     "model_collapse_to_popular": {"recommendations:top_10_sources_share_at_most"},
+    "users_missing_from_a_day": {"user_source_features:interactions_daily_rows_within",
+                                 "user_source_features:interactions_daily_distinct_user_id_within",
+                                 "user_source_features:interactions_user_id_overlap_at_least"},
+    "events_under_wrong_type": {"user_source_features:interactions_event_mix_psi_within"},
+    "hours_missing_from_a_day": {"user_source_features:interactions_hours_covered_at_least",
+                                 "user_source_features:interactions_daily_rows_within"},
 }
+# Faults that keep every column's marginal distribution: only the daily rules over the raw versions see them.
+MARGINAL_KEEPING = ("users_missing_from_a_day", "events_under_wrong_type", "hours_missing_from_a_day")
+
+
+def without_daily_rules(rules: dict) -> dict:
+    """The rules as they were before daily rules existed."""
+    return {asset: [rule for rule in items if not isinstance(rule, DailyRule)] for asset, items in rules.items()}
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +198,12 @@ def test_each_fault_is_caught_by_an_error_before_publication(name, days, replay,
     assert CAUGHT_BY[name] <= failed, f"{name} raised {sorted(failed)}"
     if FAULTS[name].target != "recommendations":
         assert "recommendations" not in outcomes, "a blocked feature table must not be trained on"
+
+
+@pytest.mark.parametrize("name", MARGINAL_KEEPING)
+def test_faults_that_keep_the_marginals_slip_through_every_other_rule(name, days, replay, store):
+    outcomes = replay.run(store, without_daily_rules(prod_rules()), days, fault=FAULTS[name])
+    assert failed_errors(outcomes) == set()
 
 
 def test_a_caught_fault_does_not_become_the_reference(days, replay, store):
