@@ -63,10 +63,11 @@ def decide_promotion(
 ) -> Decision:
     """Promote only a fully traced model, evaluated on enough data, that passes the absolute bars and beats the champion
     or the baseline."""
+    problems = lineage_problems(tags, policy.require_clean_tree)
     too_few = sample_problems(metrics, policy.min_evaluated)
     if too_few:
-        return Decision(False, "no decision on too small a sample: " + "; ".join(too_few))
-    problems = lineage_problems(tags, policy.require_clean_tree)
+        # Metrics on too small a sample compare nothing: say that, not how they compare.
+        return Decision(False, "; ".join([*problems, "no decision on too small a sample: " + "; ".join(too_few)]))
     for name, minimum in policy.min_metrics.items():
         if name not in metrics:
             problems.append(f"metric {name} was not recorded")

@@ -69,13 +69,17 @@ class KafkaResource(dg.ConfigurableResource):
     def require_reachable(self, timeout_seconds: float = 8.0) -> None:
         """Fail in seconds, naming the bootstrap servers and the cause, when the cluster does not answer."""
         errors: list[str] = []
+        # Errors reach error_cb; librdkafka's own log lines would go to the terminal, even after the run's output is restored.
         admin = AdminClient({**self.client_config(), "socket.connection.setup.timeout.ms": int(timeout_seconds * 1000),
-                             "error_cb": lambda error: errors.append(error.str())})
+                             "error_cb": lambda error: errors.append(error.str()), "log_level": 0})
         try:
             admin.list_topics(timeout=timeout_seconds)
+            return
         except KafkaException as error:
             cause = errors[-1] if errors else error.args[0].str()
-            raise BrokerUnreachable(f"Kafka at {self.bootstrap_servers} is unreachable: {cause}") from None
+        # Dropped before raising: a traceback would keep the client, and its retrying threads, alive.
+        del admin
+        raise BrokerUnreachable(f"Kafka at {self.bootstrap_servers} is unreachable: {cause}")
 
     def ensure_topic(self, topic: str, partitions: int) -> None:
         """Create a compacted topic if missing; an existing topic is left as it is."""
