@@ -84,6 +84,8 @@ class Promotion(Strict):
     )
     max_regression: float = Field(ge=0, le=1, description="Allowed relative drop of the primary metric vs the champion.")
     min_lift_over_baseline: float = Field(ge=0, description="Relative lift over the baseline a first model needs.")
+    baseline: str = Field(default="best", pattern=r"^[a-z][a-z0-9_]*$",
+                          description="The baseline a first model must beat: `best` of those recorded, or one by name.")
     require_clean_tree: bool = True
 
 
@@ -141,6 +143,8 @@ class ExperimentConfig(Strict):
                 )
         known = self.recorded_metrics()
         named = {self.promotion.primary_metric} | set(self.promotion.min_metrics) | set(self.promotion.min_evaluated)
+        if self.promotion.baseline != "best":
+            named.add(f"{self.promotion.baseline}_{self.promotion.primary_metric}")
         unknown = sorted(named - known)
         if unknown:
             raise ValueError(f"promotion names unknown metrics {unknown}; recorded metrics are {sorted(known)}")

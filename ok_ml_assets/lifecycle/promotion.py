@@ -21,6 +21,7 @@ class PromotionPolicy:
     primary_metric: str
     require_clean_tree: bool = True
     min_evaluated: Mapping[str, int] = field(default_factory=dict)
+    baseline: str = "best"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,17 @@ def sample_problems(metrics: Mapping[str, float], min_evaluated: Mapping[str, in
     return problems
 
 
+def baseline_metric(policy: PromotionPolicy) -> str:
+    """The recorded metric a first model is compared with: the best baseline's, or the named one's."""
+    prefix = "baseline" if policy.baseline == "best" else policy.baseline
+    return f"{prefix}_{policy.primary_metric}"
+
+
+def baseline_words(policy: PromotionPolicy) -> str:
+    """The compared baseline, in words."""
+    return "the best baseline" if policy.baseline == "best" else f"the {policy.baseline} baseline"
+
+
 def decide_promotion(
     tags: Mapping[str, str],
     metrics: Mapping[str, float],
@@ -84,13 +96,13 @@ def decide_promotion(
                 f"against the champion's {champion_metrics.get(policy.primary_metric, 0.0):.4f}"
             )
     else:
-        baseline = metrics.get(f"baseline_{policy.primary_metric}", 0.0)
+        baseline = metrics.get(baseline_metric(policy), 0.0)
         if primary < baseline * (1 + policy.min_lift_over_baseline):
             problems.append(
-                f"first model: {policy.primary_metric} {primary:.4f} does not beat the popularity baseline "
+                f"first model: {policy.primary_metric} {primary:.4f} does not beat {baseline_words(policy)} "
                 f"{baseline:.4f} by {policy.min_lift_over_baseline:.0%}"
             )
     if problems:
         return Decision(False, "; ".join(problems))
-    against = "the champion" if champion_metrics is not None else "the popularity baseline"
+    against = "the champion" if champion_metrics is not None else baseline_words(policy)
     return Decision(True, f"lineage complete, thresholds met, {policy.primary_metric} {primary:.4f} holds against {against}")

@@ -19,7 +19,7 @@ def test_first_model_must_beat_the_baseline_by_the_margin():
     assert decide_promotion(TAGS, GOOD, None, POLICY).promote
     weak = {**GOOD, "ndcg_at_10": 0.23}
     decision = decide_promotion(TAGS, weak, None, POLICY)
-    assert not decision.promote and "popularity baseline" in decision.reason
+    assert not decision.promote and "does not beat the best baseline" in decision.reason
 
 
 def test_regression_against_the_champion_beyond_tolerance_is_refused():
@@ -49,3 +49,11 @@ def test_the_gate_refuses_to_decide_on_too_few_evaluated_users():
                                "fewer than the 500 promotion.min_evaluated requires")
     assert decide_promotion(TAGS, {**GOOD, "evaluated_users": 500.0}, None, policy).promote
     assert "evaluated_users was not recorded" in decide_promotion(TAGS, GOOD, None, policy).reason
+
+
+def test_a_first_model_beats_the_baseline_the_yaml_names():
+    metrics = {**GOOD, "popularity_ndcg_at_10": 0.2, "item_knn_ndcg_at_10": 0.29, "baseline_ndcg_at_10": 0.29}
+    assert not decide_promotion(TAGS, metrics, None, POLICY).promote
+    named = PromotionPolicy(**{**POLICY.__dict__, "baseline": "popularity"})
+    decision = decide_promotion(TAGS, metrics, None, named)
+    assert decision.promote and decision.reason.endswith("holds against the popularity baseline")

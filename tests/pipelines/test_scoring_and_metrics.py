@@ -8,7 +8,13 @@ import pytest
 import scipy.sparse as sp
 
 from ok_ml_assets.pipeline_types.recommendation_als.metrics import ranking_metrics
-from ok_ml_assets.pipeline_types.recommendation_als.scoring import popularity_top_k, recommendation_table, top_k
+from ok_ml_assets.pipeline_types.recommendation_als.scoring import (
+    item_knn_top_k,
+    item_similarity,
+    popularity_top_k,
+    recommendation_table,
+    top_k,
+)
 from ok_ml_assets.pipeline_types.recommendation_als.training import AlsParams, fit_als, interaction_matrix
 
 
@@ -105,3 +111,22 @@ def test_popularity_baseline_matches_brute_force_with_exclusions():
     counts = np.asarray(train.sum(axis=0)).ravel()
     assert not exclude[np.repeat(np.arange(200), 5), items.ravel()].any()
     np.testing.assert_array_equal(counts[items], counts[expected])
+
+
+def test_item_knn_recommends_what_users_with_the_same_sources_also_use():
+    # Users 0 and 1 share source 0; user 1 also uses source 1, so user 0 gets source 1 first, never source 0 again.
+    train = sp.csr_matrix(np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]], dtype=np.float32))
+    items = item_knn_top_k(train, train, 1)
+    assert items[0].tolist() == [1] and items[1].tolist() != [0]
+    similarity = item_similarity(train)
+    assert similarity[0, 1] == pytest.approx(1 / np.sqrt(2)) and similarity[0, 2] == 0 and similarity[0, 0] == 0
+
+
+def test_the_best_baseline_is_what_a_first_model_must_beat():
+    from ok_ml_assets.pipeline_types.recommendation_als.evaluation import HoldoutReport
+
+    report = HoldoutReport(model={"ndcg_at_10": 0.3}, baselines={
+        "popularity": {"ndcg_at_10": 0.2, "evaluated_users": 5.0}, "item_knn": {"ndcg_at_10": 0.25, "evaluated_users": 5.0}})
+    metrics = report.as_metrics()
+    assert metrics["baseline_ndcg_at_10"] == 0.25 and metrics["popularity_ndcg_at_10"] == 0.2 and metrics["item_knn_ndcg_at_10"] == 0.25
+    assert "baseline_evaluated_users" not in metrics

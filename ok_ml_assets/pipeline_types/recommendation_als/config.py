@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from ok_ml_assets.configs import DatasetWindow, ExperimentConfig, Strict
 
 RANKING_METRICS = ("precision", "recall", "capped_recall", "map", "ndcg", "coverage")
+BASELINES = ("popularity", "item_knn")
 
 
 class Datasets(Strict):
@@ -95,8 +96,9 @@ class RecommendationAlsConfig(ExperimentConfig):
     monitored_assets: ClassVar[tuple[str, ...]] = ("user_source_features", "recommendations")
 
     def recorded_metrics(self) -> set[str]:
-        """Holdout ranking metrics at the evaluation's k, and how many users they rest on."""
-        return {f"{name}_at_{self.evaluation.k}" for name in RANKING_METRICS} | {"evaluated_users"}
+        """Holdout ranking metrics at the evaluation's k, each baseline's, and how many users they rest on."""
+        ranking = {f"{name}_at_{self.evaluation.k}" for name in RANKING_METRICS}
+        return ranking | {f"{baseline}_{metric}" for baseline in BASELINES for metric in ranking} | {"evaluated_users"}
 
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> RecommendationAlsConfig:

@@ -1,4 +1,4 @@
-"""Time-based holdout evaluation of ALS against a popularity baseline."""
+"""Time-based holdout evaluation of ALS against popularity and item-kNN baselines."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ok_ml_assets.pipeline_types.recommendation_als.metrics import ranking_metrics
-from ok_ml_assets.pipeline_types.recommendation_als.scoring import popularity_top_k, top_k
+from ok_ml_assets.pipeline_types.recommendation_als.scoring import item_knn_top_k, popularity_top_k, top_k
 from ok_ml_assets.pipeline_types.recommendation_als.training import (
     AlsParams,
     Embeddings,
@@ -20,14 +20,21 @@ from ok_ml_assets.pipeline_types.recommendation_als.training import (
 
 @dataclass(frozen=True)
 class HoldoutReport:
-    """Metrics of the model and of the baseline on the same holdout users."""
+    """Metrics of the model and of each baseline (by name) on the same holdout users."""
 
     model: dict[str, float]
-    baseline: dict[str, float]
+    baselines: dict[str, dict[str, float]]
 
     def as_metrics(self) -> dict[str, float]:
-        """Flat metric names for tracking: model metrics as is, baseline ones prefixed."""
-        return {**self.model, **{f"baseline_{name}": value for name, value in self.baseline.items()}}
+        """Flat metric names for tracking: the model's as is, each baseline's prefixed with its name, and
+        `baseline_<metric>` the best baseline's value (what a first model must beat)."""
+        flat = dict(self.model)
+        for name, metrics in self.baselines.items():
+            flat.update({f"{name}_{metric}": value for metric, value in metrics.items()})
+        for metric in next(iter(self.baselines.values()), {}):
+            if metric != "evaluated_users":
+                flat[f"baseline_{metric}"] = max(metrics[metric] for metrics in self.baselines.values())
+        return flat
 
 
 def holdout_relevance(
@@ -56,11 +63,11 @@ def evaluate_on_holdout(
     exclude, relevant = holdout_relevance(holdout_pairs, excluded, embeddings.user_ids, embeddings.source_ids)
     items, _ = top_k(embeddings.user_factors, embeddings.source_factors, exclude, k)
     train = interaction_matrix(train_features, embeddings.user_ids, embeddings.source_ids)
-    baseline = popularity_top_k(train, exclude, k)
-    report = HoldoutReport(
-        model=ranking_metrics(items, relevant, k, intervals=True),
-        baseline=ranking_metrics(baseline, relevant, k),
-    )
+    baselines = {"popularity": ranking_metrics(popularity_top_k(train, exclude, k), relevant, k)}
+    knn = item_knn_top_k(train, exclude, k)
+    if knn is not None:
+        baselines["item_knn"] = ranking_metrics(knn, relevant, k)
+    report = HoldoutReport(model=ranking_metrics(items, relevant, k, intervals=True), baselines=baselines)
     return report, embeddings
 
 

@@ -126,7 +126,7 @@ def evaluation_exclusions(split: HoldoutSplit, subscribed: pd.DataFrame, exclusi
 def evaluate_model(
     split: HoldoutSplit, subscribed: pd.DataFrame, model: Model, evaluation: Evaluation, exclusions: Exclusions
 ) -> HoldoutReport:
-    """holdout_report: the model fit on the train part against the popularity baseline on the holdout pairs."""
+    """holdout_report: the model fit on the train part against the popularity and item-kNN baselines on the holdout pairs."""
     excluded = evaluation_exclusions(split, subscribed, exclusions)
     report, _ = evaluate_on_holdout(split.train_features, split.holdout_pairs, excluded, als_params(model), evaluation.k)
     return report

@@ -67,3 +67,26 @@ def popularity_top_k(train: sp.csr_matrix, exclude: sp.csr_matrix, k: int) -> np
     rows, cols = np.nonzero((rank >= 1) & (rank <= k))
     items[rows, rank[rows, cols] - 1] = candidates[cols]
     return items
+
+
+# A dense source x source similarity above this many sources would not fit in memory; the baseline is then skipped.
+MAX_KNN_SOURCES = 20_000
+
+
+def item_similarity(train: sp.csr_matrix) -> np.ndarray:
+    """Cosine similarity of sources over the users who engaged with them (binary), its diagonal zeroed."""
+    binary = (train > 0).astype(np.float32)
+    norms = np.sqrt(np.asarray(binary.sum(axis=0)).ravel())
+    norms[norms == 0] = 1.0
+    similarity = (binary.T @ binary).toarray() / norms[:, None] / norms[None, :]
+    np.fill_diagonal(similarity, 0.0)
+    return similarity.astype(np.float32)
+
+
+def item_knn_top_k(train: sp.csr_matrix, exclude: sp.csr_matrix, k: int) -> np.ndarray | None:
+    """The item-kNN baseline: a source scores the sum of its similarities to the user's sources (None past MAX_KNN_SOURCES)."""
+    if train.shape[1] > MAX_KNN_SOURCES:
+        return None
+    # The user's history times the (symmetric) similarity is a product of factors: the blocked top-K applies as is.
+    items, _ = top_k((train > 0).astype(np.float32).tocsr(), item_similarity(train), exclude, k)
+    return items
