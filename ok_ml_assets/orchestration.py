@@ -21,6 +21,7 @@ import pandas as pd
 from ok_ml_assets.configs import ExperimentConfig, load_experiment_config, load_experiment_configs
 from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.lifecycle.assets import refresh_job_name
+from ok_ml_assets.lifecycle.datasets import contiguous_ranges, partition_range_tags
 from ok_ml_assets.pipeline_types import pipeline_type
 from ok_ml_assets.progress import Progress
 from ok_ml_assets.registry import DataRegistry, DatasetVersion, registry_client
@@ -143,18 +144,23 @@ def materialize_datasets(
     defs: dg.Definitions, instance: dg.DagsterInstance, config: ExperimentConfig, tags: dict[str, list[str]],
     progress: Progress | None = None,
 ) -> bool:
-    """Materialize every registered partition of an experiment's datasets not materialized yet, one run each."""
+    """Materialize every registered partition of an experiment's datasets not materialized yet: one run per dataset
+    (per stretch of consecutive new partitions), not one per day."""
     ok = True
     todo = unmaterialized_partitions(instance, config, tags)
     with (progress or Progress.silent()).bar("dataset partitions", len(todo)) as bar:
-        for role, tag in todo:
-            result = dg.materialize(
-                _assets_and_checks(defs), selection=[dg.AssetKey([config.experiment_name, role])],
-                instance=instance, resources=defs.resources, partition_key=tag, raise_on_error=False,
-                run_config=QUIET_CONSOLE,
-            )
-            ok &= result.success
-            bar.advance()
+        for role, window in config.dataset_windows().items():
+            wanted = [t for r, t in todo if r == role]
+            ordered = instance.get_dynamic_partitions(window.dataset_name)
+            for first, last in contiguous_ranges(ordered, wanted):
+                # A single partition keeps its own key: its run then records the version's md5 as the data version.
+                one = {"partition_key": first} if first == last else {"tags": partition_range_tags(first, last)}
+                result = dg.materialize(
+                    _assets_and_checks(defs), selection=[dg.AssetKey([config.experiment_name, role])],
+                    instance=instance, resources=defs.resources, raise_on_error=False, run_config=QUIET_CONSOLE, **one,
+                )
+                ok &= result.success
+                bar.advance(ordered.index(last) - ordered.index(first) + 1)
     return ok
 
 

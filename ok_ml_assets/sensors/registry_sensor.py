@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -11,6 +11,7 @@ import dagster as dg
 
 from ok_ml_assets.configs import ExperimentConfig
 from ok_ml_assets.lifecycle.assets import refresh_job_name
+from ok_ml_assets.lifecycle.datasets import contiguous_ranges, partition_range_tags
 from ok_ml_assets.registry import DatasetVersion
 from ok_ml_assets.resources.registry import RegistryResource
 
@@ -85,15 +86,36 @@ def partition_requests(versions: Sequence[DatasetVersion]) -> list[dg.AddDynamic
     return [dg.AddDynamicPartitionsRequest(partitions_def_name=name, partition_keys=keys) for name, keys in tags.items()]
 
 
-def partition_run(consumer: Consumer, version: DatasetVersion) -> dg.RunRequest:
-    """A run materializing the new version's partition of a consumer's dataset asset."""
-    return dg.RunRequest(
-        run_key=f"{consumer.experiment}:{consumer.role}:{version.ref}",
-        job_name=consumer.job_name,
-        asset_selection=[consumer.asset_key],
-        partition_key=version.tag,
-        tags={"ok_ml/dataset_version": version.ref, "ok_ml/registry_seq": str(version.seq)},
-    )
+def partition_runs(consumer: Consumer, versions: Sequence[DatasetVersion], ordered: Sequence[str]) -> list[dg.RunRequest]:
+    """The runs materializing a consumer's new partitions: one per stretch of consecutive partitions, not one per day."""
+    by_tag = {v.tag: v for v in versions}
+    runs = []
+    for first, last in contiguous_ranges(ordered, by_tag):
+        inside = [by_tag[t] for t in ordered[ordered.index(first):ordered.index(last) + 1]]
+        seq = str(max(v.seq for v in inside))
+        if first == last:
+            runs.append(dg.RunRequest(
+                run_key=f"{consumer.experiment}:{consumer.role}:{inside[0].ref}", job_name=consumer.job_name,
+                asset_selection=[consumer.asset_key], partition_key=first,
+                tags={"ok_ml/dataset_version": inside[0].ref, "ok_ml/registry_seq": seq},
+            ))
+        else:
+            runs.append(dg.RunRequest(
+                run_key=f"{consumer.experiment}:{consumer.role}:{consumer.dataset}@{first}..{last}:seq-{seq}",
+                job_name=consumer.job_name, asset_selection=[consumer.asset_key],
+                tags={**partition_range_tags(first, last), "ok_ml/dataset_versions": describe(inside), "ok_ml/registry_seq": seq},
+            ))
+    return runs
+
+
+def partition_order(versions: Sequence[DatasetVersion], existing: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Each dataset's partition keys in the order Dagster will hold them: the existing ones, then the new in order."""
+    order = {name: list(keys) for name, keys in existing.items()}
+    for version in versions:
+        keys = order.setdefault(version.name, [])
+        if version.tag not in keys:
+            keys.append(version.tag)
+    return order
 
 
 def refresh_run(experiment: str, versions: Sequence[DatasetVersion]) -> dg.RunRequest:
@@ -112,22 +134,25 @@ def registry_sensor_result(
     after: int,
     materialized: frozenset[tuple[dg.AssetKey, str]] = frozenset(),
     replacements: frozenset[str] = frozenset(),
+    existing: Mapping[str, Sequence[str]] | None = None,
 ) -> dg.SensorResult:
     """Partitions and runs for the versions registered after seq `after`, and the cursor past them.
 
     Partitions already in `materialized` (for example by `make run` before the daemon first ticked) need no run,
-    unless the version replaces a deprecated one of the same tag (its ref in `replacements`).
+    unless the version replaces a deprecated one of the same tag (its ref in `replacements`). `existing` holds each
+    dataset's partition keys in Dagster's order, so consecutive new ones go to one run.
     """
     if not versions:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no dataset version registered after seq {after}"))
+    order = partition_order(versions, existing or {})
     runs: list[dg.RunRequest] = []
     read_by: dict[str, dict[int, DatasetVersion]] = {}
-    for version in versions:
-        for reader in readers:
-            fresh = (reader.asset_key, version.tag) not in materialized or version.ref in replacements
-            if reader.reads(version) and fresh:
-                runs.append(partition_run(reader, version))
-                read_by.setdefault(reader.experiment, {})[version.seq] = version
+    for reader in readers:
+        fresh = [v for v in versions if reader.reads(v)
+                 and ((reader.asset_key, v.tag) not in materialized or v.ref in replacements)]
+        runs += partition_runs(reader, fresh, order.get(reader.dataset, []))
+        for version in fresh:
+            read_by.setdefault(reader.experiment, {})[version.seq] = version
     runs += [refresh_run(experiment, list(read.values())) for experiment, read in read_by.items()]
     return dg.SensorResult(
         run_requests=runs,
@@ -186,7 +211,8 @@ def build_registry_sensor(configs: Sequence[ExperimentConfig], jobs: Sequence[Jo
         versions = client.versions_after(after)
         materialized = materialized_partitions(context.instance, readers) if versions else frozenset()
         replacements = frozenset(d.ref for d in client.deprecations()) if versions else frozenset()
-        return registry_sensor_result(readers, versions, after, materialized, replacements)
+        existing = {name: context.instance.get_dynamic_partitions(name) for name in {v.name for v in versions}}
+        return registry_sensor_result(readers, versions, after, materialized, replacements, existing)
 
     return dg.sensor(
         name=SENSOR_NAME,

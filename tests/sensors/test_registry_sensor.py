@@ -56,10 +56,16 @@ def refreshes(data) -> dict[str, dg.RunRequest]:
 
 
 def partition_runs(data) -> set[tuple[str, str]]:
-    """(asset, partition) of every partition run requested."""
-    found = [(k.to_user_string(), r.partition_key) for r in data.run_requests if r.asset_selection for k in r.asset_selection]
+    """(asset, partition or FIRST..LAST range) of every partition run requested."""
+    found = [(k.to_user_string(), r.partition_key or "{}..{}".format(*partition_range(r)))
+             for r in data.run_requests if r.asset_selection for k in r.asset_selection]
     assert len(found) == len(set(found)), "each partition requested once"
     return set(found)
+
+
+def partition_range(request) -> tuple[str, str]:
+    """The first and last partition a single-run range request materializes."""
+    return request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]
 
 
 def added_partitions(data) -> dict[str, list[str]]:
@@ -80,7 +86,8 @@ def test_the_first_tick_adds_every_registered_tag_and_requests_one_refresh_per_e
     assert added_partitions(data) == {"interactions": days, "subscriptions": days}
     assert set(refreshes(data)) == set(two_experiments)
     roles = ("interactions", "subscriptions")
-    assert partition_runs(data) == {(f"{e}/{role}", day) for e in two_experiments for role in roles for day in days}
+    # All registered days of a dataset in one run per experiment, not one run per day.
+    assert partition_runs(data) == {(f"{e}/{role}", f"{days[0]}..{days[-1]}") for e in two_experiments for role in roles}
     assert json.loads(data.cursor) == {"seq": 2 * SEEDED_DAYS}
     assert instance.get_dynamic_partitions("interactions") == days
 

@@ -27,7 +27,7 @@ def version(name: str, tag: str, seq: int) -> DatasetVersion:
 
 def refresh_keys(result: dg.SensorResult) -> dict[str, str]:
     """Refresh job name -> run key."""
-    return {r.job_name: r.run_key for r in result.run_requests if r.partition_key is None}
+    return {r.job_name: r.run_key for r in result.run_requests if r.job_name.endswith("_refresh")}
 
 
 def test_nothing_new_is_a_skip_that_keeps_the_cursor():
@@ -43,11 +43,12 @@ def test_several_new_versions_give_their_partitions_and_one_refresh_per_experime
         ("interactions", ["2026-11-01", "2026-11-02"]), ("subscriptions", ["2026-11-01"]),
     ]
     assert refresh_keys(result) == {"recs_refresh": "recs_refresh:seq-10", "frozen_refresh": "frozen_refresh:seq-10"}
-    partition_runs = {(r.job_name, r.partition_key, tuple(r.asset_selection)) for r in result.run_requests if r.partition_key}
+    partition_runs = {(r.job_name, r.partition_key or r.tags["dagster/asset_partition_range_start"] + ".." +
+                       r.tags["dagster/asset_partition_range_end"], tuple(r.asset_selection))
+                      for r in result.run_requests if not r.job_name.endswith("_refresh")}
     assert partition_runs == {
-        ("registered_interactions", "2026-11-01", (dg.AssetKey(["recs", "interactions"]),)),
+        ("registered_interactions", "2026-11-01..2026-11-02", (dg.AssetKey(["recs", "interactions"]),)),
         ("registered_subscriptions", "2026-11-01", (dg.AssetKey(["recs", "subscriptions"]),)),
-        ("registered_interactions", "2026-11-02", (dg.AssetKey(["recs", "interactions"]),)),
         ("registered_interactions", "2026-11-02", (dg.AssetKey(["frozen", "interactions"]),)),
     }
     assert read_cursor(result.cursor) == 10
@@ -90,3 +91,13 @@ def test_a_replacement_of_a_deprecated_version_is_materialized_again():
     assert {tuple(r.asset_selection) for r in replaced.run_requests if r.partition_key} == {
         (dg.AssetKey(["frozen", "interactions"]),), (dg.AssetKey(["recs", "interactions"]),)}
     assert "recs_refresh" in refresh_keys(replaced)
+
+
+def test_consecutive_new_partitions_go_to_one_run_and_a_gap_splits_it():
+    new = [version("interactions", tag, seq) for seq, tag in enumerate(["2026-11-03", "2026-11-04", "2026-11-06"], start=20)]
+    existing = {"interactions": ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]}
+    materialized = frozenset({(dg.AssetKey(["recs", "interactions"]), "2026-11-05")})
+    result = registry_sensor_result(READERS[:1], new, after=19, materialized=materialized, existing=existing)
+    runs = [(r.partition_key, r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
+            for r in result.run_requests if r.job_name == "registered_interactions"]
+    assert sorted(runs, key=str) == sorted([(None, "2026-11-03", "2026-11-04"), ("2026-11-06", None, None)], key=str)
