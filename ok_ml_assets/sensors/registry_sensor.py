@@ -11,7 +11,12 @@ import dagster as dg
 
 from ok_ml_assets.configs import ExperimentConfig
 from ok_ml_assets.lifecycle.assets import refresh_job_name
-from ok_ml_assets.lifecycle.datasets import contiguous_ranges, partition_range_tags
+from ok_ml_assets.lifecycle.datasets import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    contiguous_ranges,
+    partition_range_tags,
+)
 from ok_ml_assets.registry import DatasetVersion
 from ok_ml_assets.resources.registry import RegistryResource
 
@@ -108,6 +113,23 @@ def partition_runs(consumer: Consumer, versions: Sequence[DatasetVersion], order
     return runs
 
 
+def merged_by_partitions(runs: list[dg.RunRequest]) -> list[dg.RunRequest]:
+    """One run per job and partition (or range), selecting every experiment's asset of it: the dataset's job is shared."""
+    merged: dict[tuple, dg.RunRequest] = {}
+    for run in runs:
+        tags = run.tags
+        partitions = (run.job_name, run.partition_key, tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG))
+        first = merged.get(partitions)
+        if first is None:
+            merged[partitions] = run
+            continue
+        merged[partitions] = first.with_replaced_attrs(
+            run_key=f"{first.run_key}+{run.run_key.partition(':')[0]}",
+            asset_selection=[*first.asset_selection, *run.asset_selection],
+        )
+    return list(merged.values())
+
+
 def partition_order(versions: Sequence[DatasetVersion], existing: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     """Each dataset's partition keys in the order Dagster will hold them: the existing ones, then the new in order."""
     order = {name: list(keys) for name, keys in existing.items()}
@@ -153,6 +175,7 @@ def registry_sensor_result(
         runs += partition_runs(reader, fresh, order.get(reader.dataset, []))
         for version in fresh:
             read_by.setdefault(reader.experiment, {})[version.seq] = version
+    runs = merged_by_partitions(runs)
     runs += [refresh_run(experiment, list(read.values())) for experiment, read in read_by.items()]
     return dg.SensorResult(
         run_requests=runs,
