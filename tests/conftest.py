@@ -23,7 +23,7 @@ def prod_config(**changes: dict) -> dict:
     """The committed prod_discovery config with some sections updated."""
     config = yaml.safe_load(PROD_CONFIG.read_text())
     for section, values in changes.items():
-        config[section] = {**config[section], **values} if isinstance(values, dict) else values
+        config[section] = {**config.get(section, {}), **values} if isinstance(values, dict) else values
     return config
 
 

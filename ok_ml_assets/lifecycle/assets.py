@@ -292,10 +292,12 @@ def seen_in_training(champion: ModelVersionFacts, dataset: str, tags: Iterable[s
 
 def log_training_run(
     mlflow: MlflowResource, config: ExperimentConfig, metrics: dict[str, float], origin: TrainingOrigin, model: LoggedModel,
-    artifacts: dict[str, str] | None = None,
+    artifacts: dict[str, str] | None = None, chosen_params: dict[str, object] | None = None,
+    trials: Sequence[tuple[str, dict, dict[str, float]]] = (),
 ) -> RegisteredModel:
-    """Track a training (every YAML parameter, metrics, the exact config, its dataset versions as inputs and lineage
-    artifact, extra artifacts) and register it as `challenger`.
+    """Track a training (every YAML parameter and the values a search chose as `chosen.*`, metrics, the exact config,
+    its dataset versions as inputs and lineage artifact, extra artifacts, a search's trials as child runs) and register
+    it as `challenger`.
 
     The run links back to the Dagster run that trained it when the Dagster UI's address is known.
     """
@@ -308,8 +310,9 @@ def log_training_run(
         experiment=config.experiment_name,
         run_name=name,
         description=description,
-        params=flatten(config.model_dump(mode="json")),
+        params={**flatten(config.model_dump(mode="json")), **{f"chosen.{k}": v for k, v in (chosen_params or {}).items()}},
         metrics=metrics,
+        trials=trials,
         tags=origin.tags,
         artifacts={**recorded, **(artifacts or {})},
         model=model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,8 +114,10 @@ class MlflowResource(dg.ConfigurableResource):
         run_name: str | None = None,
         description: str = "",
         datasets: tuple[TrainingDataset, ...] = (),
+        trials: Sequence[tuple[str, dict, dict[str, float]]] = (),
     ) -> RegisteredModel:
-        """Record one training run and register its model as the experiment's new `challenger` version."""
+        """Record one training run (each search trial, as (name, params, metrics), a child run of it) and register its
+        model as the experiment's new `challenger` version."""
         import mlflow
 
         client = self.client()
@@ -123,6 +126,10 @@ class MlflowResource(dg.ConfigurableResource):
             mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
             mlflow.log_metrics(metrics)
             log_dataset_inputs(datasets)
+            for trial_name, trial_params, trial_metrics in trials:
+                with mlflow.start_run(experiment_id=experiment_id, run_name=trial_name, nested=True):
+                    mlflow.log_params(trial_params)
+                    mlflow.log_metrics(trial_metrics)
             for name, text in artifacts.items():
                 mlflow.log_text(text, name)
             info = mlflow.pyfunc.log_model(

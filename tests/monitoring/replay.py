@@ -68,7 +68,8 @@ class Replay:
 
     def recommendations(self, features: pd.DataFrame, subscribed: pd.DataFrame) -> pd.DataFrame:
         """ALS top-K lists of unsubscribed sources, as the factory computes them."""
-        values = {FEATURES: features, "subscribed_pairs": subscribed}
+        # No search in replay: the committed model section, as a run without `search` trains it.
+        values = {FEATURES: features, "subscribed_pairs": subscribed, "validation_split": None}
         return run_recipe(self.config, values, targets=[RECOMMENDATIONS])[RECOMMENDATIONS]
 
     def run(

@@ -42,7 +42,9 @@ from ok_ml_assets.pipeline_types.recommendation_als.recipe import (
     evaluation_exclusions,
     excluded_pairs,
     holdout_tags,
+    run_recipe,
 )
+from ok_ml_assets.pipeline_types.recommendation_als.search import ChosenModel
 from ok_ml_assets.pipeline_types.recommendation_als.training import Embeddings
 from ok_ml_assets.registry import DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource
@@ -95,16 +97,18 @@ def champion_rescorer(config: RecommendationAlsConfig):
 
 def log_recommender(
     mlflow: MlflowResource, config: RecommendationAlsConfig, metrics: dict[str, float], origin: TrainingOrigin,
-    embeddings: Embeddings, excluded: pd.DataFrame,
+    embeddings: Embeddings, excluded: pd.DataFrame, chosen: ChosenModel | None = None,
 ):
-    """Track a training in MLflow and register its pyfunc recommender as the `challenger`."""
+    """Track a training in MLflow (a search's trials as child runs) and register its pyfunc recommender as the `challenger`."""
     from ok_ml_assets.pipeline_types.recommendation_als.model import RecommenderModel
 
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "embeddings.npz"
         np.savez(weights, **embedding_arrays(embeddings, excluded, config.recommendations.top_k))
         model = LoggedModel(RecommenderModel(), {"embeddings": weights}, ("ok-ml-assets", "numpy", "pandas", "scipy"))
-        return log_training_run(mlflow, config, metrics, origin, model)
+        chosen = chosen or ChosenModel(config.model)
+        return log_training_run(mlflow, config, metrics, origin, model, chosen_params=chosen.params(),
+                                trials=[(f"trial {t.number}", t.params, t.metrics) for t in chosen.trials])
 
 
 def build_scores_finite_check(key) -> dg.AssetChecksDefinition:
@@ -184,6 +188,8 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         },
         group_name=exp,
         name=f"{exp}_train_als",
+        # A search validates on the raw days before the holdout.
+        deps=[interactions.key] if config.search else [],
     )
     def train_als(
         context: dg.AssetExecutionContext,
@@ -198,14 +204,18 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         # Exactly the versions the features and subscriptions were built from, even if newer ones arrived since.
         versions = recorded_versions(context.instance, client, key("user_source_features"))
         sub_versions = recorded_versions(context.instance, client, key("subscribed_pairs"))
+        # A search reads the window's days again, to validate on the days just before the holdout.
+        days = daily_files(versions, [client.path(v.name, v.tag) for v in versions]) if config.search else []
         values = {"user_source_features": user_source_features, "subscribed_pairs": subscribed_pairs,
-                  "holdout_split": HoldoutSplit.from_frame(holdout_split)}
-        metrics = STAGE["holdout_report"].run(config, values).as_metrics()
-        embeddings: Embeddings = STAGE["embeddings"].run(config, values)
+                  "holdout_split": HoldoutSplit.from_frame(holdout_split), "interactions": days}
+        values = run_recipe(config, values, targets=("chosen_model", "holdout_report", "embeddings"))
+        chosen: ChosenModel = values["chosen_model"]
+        metrics = {**values["holdout_report"].as_metrics(), **chosen.metrics()}
+        embeddings: Embeddings = values["embeddings"]
         excluded = excluded_pairs(config.exclusions.serving, subscribed_pairs, user_source_features)
         registered = log_recommender(mlflow, config, metrics, training_origin(context, config, versions + sub_versions),
-                                     embeddings, excluded)
-        factors = config.model.factors
+                                     embeddings, excluded, chosen)
+        factors = chosen.model.factors
         yield dg.Output(embeddings_frame(embeddings.user_ids, embeddings.user_factors, "user_id"), "user_embeddings",
                         metadata={"users": dg.MetadataValue.int(len(embeddings.user_ids)), "factors": factors})
         yield dg.Output(embeddings_frame(embeddings.source_ids, embeddings.source_factors, "source_id"), "source_embeddings",

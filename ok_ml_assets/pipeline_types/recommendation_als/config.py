@@ -46,6 +46,35 @@ class Model(Strict):
     seed: int = 0
 
 
+Tunable = Literal["factors", "regularization", "iterations", "alpha"]
+INTEGER_PARAMETERS = ("factors", "iterations")
+
+
+class SearchRange(Strict):
+    """The values a searched parameter may take (an integer for factors and iterations), sampled on a log scale if asked."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchRange:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale range must start above 0")
+        return self
+
+
+class Search(Strict):
+    """Choose the model's parameters by a small budget of trials (Optuna's TPE), each scored on a validation split that
+    ends where the holdout begins, so the holdout still measures the chosen model fairly."""
+
+    trials: int = Field(ge=1, le=200)
+    seed: int = 0
+    space: dict[Tunable, SearchRange] = Field(min_length=1)
+
+
 class Evaluation(Strict):
     """Time-based holdout: the last days of the window are hidden from the evaluated model."""
 
@@ -91,6 +120,7 @@ class RecommendationAlsConfig(ExperimentConfig):
     evaluation: Evaluation
     recommendations: Recommendations
     exclusions: Exclusions = Exclusions()
+    search: Search | None = None
     synthetic: Synthetic = Synthetic()
 
     monitored_assets: ClassVar[tuple[str, ...]] = ("user_source_features", "recommendations")
@@ -108,6 +138,12 @@ class RecommendationAlsConfig(ExperimentConfig):
             raise ValueError(
                 f"evaluation.holdout_days ({self.evaluation.holdout_days}) must be shorter than "
                 f"datasets.interactions.window_days ({self.datasets.interactions.window_days})"
+            )
+        if self.search is not None and 2 * self.evaluation.holdout_days >= self.datasets.interactions.window_days:
+            raise ValueError(
+                f"search needs a validation split before the holdout: 2 x evaluation.holdout_days "
+                f"({2 * self.evaluation.holdout_days}) must be shorter than datasets.interactions.window_days "
+                f"({self.datasets.interactions.window_days})"
             )
         if self.evaluation.k > self.recommendations.top_k:
             raise ValueError("evaluation.k must not exceed recommendations.top_k")

@@ -54,6 +54,8 @@ def evaluate_on_holdout(
     excluded: pd.DataFrame,
     params: AlsParams,
     k: int,
+    baselines: bool = True,
+    intervals: bool = True,
 ) -> tuple[HoldoutReport, Embeddings]:
     """Fit on the days before the holdout, then score the sources users engaged with in the holdout days.
 
@@ -63,12 +65,18 @@ def evaluate_on_holdout(
     exclude, relevant = holdout_relevance(holdout_pairs, excluded, embeddings.user_ids, embeddings.source_ids)
     items, _ = top_k(embeddings.user_factors, embeddings.source_factors, exclude, k)
     train = interaction_matrix(train_features, embeddings.user_ids, embeddings.source_ids)
-    baselines = {"popularity": ranking_metrics(popularity_top_k(train, exclude, k), relevant, k)}
+    report = HoldoutReport(model=ranking_metrics(items, relevant, k, intervals=intervals),
+                           baselines=baseline_metrics(train, exclude, relevant, k) if baselines else {})
+    return report, embeddings
+
+
+def baseline_metrics(train: sp.csr_matrix, exclude: sp.csr_matrix, relevant: sp.csr_matrix, k: int) -> dict[str, dict[str, float]]:
+    """Each baseline's ranking metrics under the same exclusions and relevance as the model."""
+    found = {"popularity": ranking_metrics(popularity_top_k(train, exclude, k), relevant, k)}
     knn = item_knn_top_k(train, exclude, k)
     if knn is not None:
-        baselines["item_knn"] = ranking_metrics(knn, relevant, k)
-    report = HoldoutReport(model=ranking_metrics(items, relevant, k, intervals=True), baselines=baselines)
-    return report, embeddings
+        found["item_knn"] = ranking_metrics(knn, relevant, k)
+    return found
 
 
 def rescore_lists(

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ok_ml_assets import recipes
+from ok_ml_assets.configs import Promotion
 from ok_ml_assets.pipeline_types.recommendation_als.config import (
     Evaluation,
     Exclusions,
@@ -22,10 +23,13 @@ from ok_ml_assets.pipeline_types.recommendation_als.config import (
     Model,
     RecommendationAlsConfig,
     Recommendations,
+    Search,
 )
 from ok_ml_assets.pipeline_types.recommendation_als.evaluation import HoldoutReport, evaluate_on_holdout
 from ok_ml_assets.pipeline_types.recommendation_als.features import build_user_source_features, read_follows, read_pairs
 from ok_ml_assets.pipeline_types.recommendation_als.scoring import recommendation_table, top_k
+from ok_ml_assets.pipeline_types.recommendation_als.search import ChosenModel
+from ok_ml_assets.pipeline_types.recommendation_als.search import search as run_search
 from ok_ml_assets.pipeline_types.recommendation_als.training import (
     AlsParams,
     Embeddings,
@@ -123,18 +127,46 @@ def evaluation_exclusions(split: HoldoutSplit, subscribed: pd.DataFrame, exclusi
     return excluded_pairs(exclusions.evaluation, subscribed, split.train_features, before=split.holdout_from)
 
 
+def split_validation(
+    interactions: list[DailyFile], features: Features, evaluation: Evaluation, search: Search | None
+) -> HoldoutSplit | None:
+    """validation_split: the holdout protocol moved back to end where the holdout begins, to choose parameters on (None
+    without a search)."""
+    if search is None:
+        return None
+    held = set(holdout_tags([d.day.isoformat() for d in interactions], evaluation.holdout_days))
+    return split_holdout([d for d in interactions if d.day.isoformat() not in held], features, evaluation)
+
+
+def choose_model(
+    validation: HoldoutSplit | None, subscribed: pd.DataFrame, model: Model, evaluation: Evaluation, exclusions: Exclusions,
+    search: Search | None, promotion: Promotion,
+) -> ChosenModel:
+    """chosen_model: the YAML's model, or the best of a search's trials on the validation split by the primary metric."""
+    if search is None or validation is None:
+        return ChosenModel(model)
+    excluded = evaluation_exclusions(validation, subscribed, exclusions)
+
+    def score(candidate: Model) -> dict[str, float]:
+        report, _ = evaluate_on_holdout(validation.train_features, validation.holdout_pairs, excluded, als_params(candidate),
+                                        evaluation.k, baselines=False, intervals=False)
+        return report.model
+
+    return run_search(model, search, promotion.primary_metric, score)
+
+
 def evaluate_model(
-    split: HoldoutSplit, subscribed: pd.DataFrame, model: Model, evaluation: Evaluation, exclusions: Exclusions
+    split: HoldoutSplit, subscribed: pd.DataFrame, chosen: ChosenModel, evaluation: Evaluation, exclusions: Exclusions
 ) -> HoldoutReport:
-    """holdout_report: the model fit on the train part against the popularity and item-kNN baselines on the holdout pairs."""
+    """holdout_report: the chosen model fit on the train part against the popularity and item-kNN baselines on the holdout."""
     excluded = evaluation_exclusions(split, subscribed, exclusions)
-    report, _ = evaluate_on_holdout(split.train_features, split.holdout_pairs, excluded, als_params(model), evaluation.k)
+    report, _ = evaluate_on_holdout(split.train_features, split.holdout_pairs, excluded, als_params(chosen.model), evaluation.k)
     return report
 
 
-def fit_model(features: pd.DataFrame, model: Model) -> Embeddings:
-    """embeddings: ALS fit on the whole window, the production model."""
-    return fit_als(features, als_params(model))
+def fit_model(features: pd.DataFrame, chosen: ChosenModel) -> Embeddings:
+    """embeddings: the chosen model fit on the whole window, the production model."""
+    return fit_als(features, als_params(chosen.model))
 
 
 def recommend(
@@ -152,8 +184,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("user_source_features", build_features, ("interactions",), ("features",)),
     Stage("subscribed_pairs", collect_subscriptions, ("subscriptions",)),
     Stage("holdout_split", split_holdout, ("interactions",), ("features", "evaluation")),
-    Stage("holdout_report", evaluate_model, ("holdout_split", "subscribed_pairs"), ("model", "evaluation", "exclusions")),
-    Stage("embeddings", fit_model, ("user_source_features",), ("model",)),
+    Stage("validation_split", split_validation, ("interactions",), ("features", "evaluation", "search")),
+    Stage("chosen_model", choose_model, ("validation_split", "subscribed_pairs"),
+          ("model", "evaluation", "exclusions", "search", "promotion")),
+    Stage("holdout_report", evaluate_model, ("holdout_split", "subscribed_pairs", "chosen_model"), ("evaluation", "exclusions")),
+    Stage("embeddings", fit_model, ("user_source_features", "chosen_model")),
     Stage("recommendations", recommend, ("embeddings", "subscribed_pairs", "user_source_features"), ("recommendations", "exclusions")),
 )
 STAGE = stage_index(STAGES)
