@@ -442,18 +442,10 @@ class DailyRule(Rule):
         return []
 
 
-class DailyRowsChange(DailyRule):
-    """Each day's row count within a share of the median of the window's other days."""
+class RelativeChangeRule(DailyRule):
+    """A daily measure that must stay within a share of the median of the window's other days."""
 
-    rule: Literal["daily_rows_change"]
     max_relative_change: float = Field(gt=0)
-
-    def derived_name(self) -> str:
-        return f"{_slug(self.dataset)}_daily_rows_within"
-
-    @property
-    def assertion(self) -> str:
-        return f"every day of {self.dataset} has rows within ±{self.max_relative_change:.0%} of the other days' median"
 
     @property
     def limit(self) -> float:
@@ -463,12 +455,24 @@ class DailyRowsChange(DailyRule):
         return {"max_relative_change": self.max_relative_change}
 
 
-class DailyDistinctChange(DailyRule):
+class DailyRowsChange(RelativeChangeRule):
+    """Each day's row count within a share of the median of the window's other days."""
+
+    rule: Literal["daily_rows_change"]
+
+    def derived_name(self) -> str:
+        return f"{_slug(self.dataset)}_daily_rows_within"
+
+    @property
+    def assertion(self) -> str:
+        return f"every day of {self.dataset} has rows within ±{self.max_relative_change:.0%} of the other days' median"
+
+
+class DailyDistinctChange(RelativeChangeRule):
     """Each day's count of distinct values of a key column within a share of the other days' median."""
 
     rule: Literal["daily_distinct_change"]
     column: str = Field(min_length=1)
-    max_relative_change: float = Field(gt=0)
 
     def derived_name(self) -> str:
         return f"{_slug(self.dataset)}_daily_distinct_{_slug(self.column)}_within"
@@ -478,23 +482,15 @@ class DailyDistinctChange(DailyRule):
         return (f"every day of {self.dataset} has distinct {self.column} within ±{self.max_relative_change:.0%} "
                 "of the other days' median")
 
-    @property
-    def limit(self) -> float:
-        return self.max_relative_change
-
     def window_columns(self) -> list[str]:
         return [self.column]
 
-    def thresholds(self):
-        return {"max_relative_change": self.max_relative_change}
 
-
-class RowsPerEntityChange(DailyRule):
+class RowsPerEntityChange(RelativeChangeRule):
     """Each day's rows per distinct key (events per user) within a share of the other days' median."""
 
     rule: Literal["rows_per_entity_change"]
     column: str = Field(min_length=1)
-    max_relative_change: float = Field(gt=0)
 
     def derived_name(self) -> str:
         return f"{_slug(self.dataset)}_rows_per_{_slug(self.column)}_within"
@@ -504,15 +500,8 @@ class RowsPerEntityChange(DailyRule):
         return (f"every day of {self.dataset} has rows per {self.column} within ±{self.max_relative_change:.0%} "
                 "of the other days' median")
 
-    @property
-    def limit(self) -> float:
-        return self.max_relative_change
-
     def window_columns(self) -> list[str]:
         return [self.column]
-
-    def thresholds(self):
-        return {"max_relative_change": self.max_relative_change}
 
 
 class CategoryMixPsi(DailyRule):
