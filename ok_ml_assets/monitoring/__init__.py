@@ -3,25 +3,23 @@
 No Dagster here: the factory turns each `RuleOutcome` into an `AssetCheckResult`.
 """
 
-from ok_ml_assets.monitoring.evaluate import (
-    MissingInput,
-    MonitoringReport,
-    RuleOutcome,
-    blocking,
-    evaluate,
-    monitor,
-    summarize,
-)
-from ok_ml_assets.monitoring.reference import AssetReference, ReferenceStore
-from ok_ml_assets.monitoring.rules import (
-    AssetRules,
-    MonitoringRules,
-    Rule,
-    RulesError,
-    needed_assets,
-    parse_monitoring,
-)
-from ok_ml_assets.monitoring.statistics import BatchSummary, ColumnSummary
+import importlib
+
+# Names resolve on first use (PEP 562): `configs` reads the rules at every CLI start, and evaluate pulls in pandas.
+_MODULES = {
+    "evaluate": ("MissingInput", "MonitoringReport", "RuleOutcome", "blocking", "evaluate", "monitor", "summarize"),
+    "reference": ("AssetReference", "ReferenceStore"),
+    "rules": ("AssetRules", "MonitoringRules", "Rule", "RulesError", "needed_assets", "parse_monitoring"),
+    "statistics": ("BatchSummary", "ColumnSummary"),
+}
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+
 
 __all__ = [
     "AssetReference", "AssetRules", "BatchSummary", "ColumnSummary", "MissingInput", "MonitoringReport",

@@ -28,10 +28,14 @@ from pydantic import (
     model_validator,
 )
 
-from ok_ml_assets.monitoring.statistics import quantile_label
-
 Severity = Literal["ERROR", "WARN"]
 CHECK_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+def quantile_label(q: float) -> str:
+    """`p50` for 0.5, `p99_9` for 0.999: a name usable in check names and metadata keys."""
+    text = f"{q * 100:.4f}".rstrip("0").rstrip(".")
+    return "p" + text.replace(".", "_")
 
 
 def _slug(text: str) -> str:

@@ -9,17 +9,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ok_ml_assets.monitoring.rules import quantile_label
+
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 PSI_BINS = 20
 SKETCH_SIZE = 2001
 # A bin empty on one side would make PSI infinite; the floor keeps one empty bin a large but finite term.
 PSI_FLOOR = 1e-4
-
-
-def quantile_label(q: float) -> str:
-    """`p50` for 0.5, `p99_9` for 0.999: a name usable in check names and metadata keys."""
-    text = f"{q * 100:.4f}".rstrip("0").rstrip(".")
-    return "p" + text.replace(".", "_")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,16 @@ from ok_ml_assets.registry.store import (
     RegistryError,
     registry_client,
 )
-from ok_ml_assets.registry.validation import ContractViolation, validate_file
+
+
+def __getattr__(name: str) -> object:
+    # Validation needs DuckDB and Arrow: loaded when first used, not by every `ok-ml` start (PEP 562).
+    if name in ("ContractViolation", "validate_file"):
+        from ok_ml_assets.registry import validation
+
+        return getattr(validation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Catalog",

@@ -23,7 +23,6 @@ from ok_ml_assets.registry.catalog import (
     DatasetContract,
     load_catalog,
 )
-from ok_ml_assets.registry.validation import validate_file
 from ok_ml_assets.settings import Settings
 
 LEDGER = "versions.json"
@@ -314,6 +313,8 @@ class DataRegistry:
         existing = _known(self._ledger(), (registration, md5, 0))
         if existing is not None:
             return registration, md5, existing["rows"]
+        from ok_ml_assets.registry.validation import validate_file  # DuckDB and Arrow, only when registering
+
         try:
             rows, violations = validate_file(path, contract, tag)
         except ValueError as error:
