@@ -7,7 +7,8 @@ import importlib
 
 # Names resolve on first use (PEP 562): `configs` reads the rules at every CLI start, and evaluate pulls in pandas.
 _MODULES = {
-    "evaluate": ("MissingInput", "MonitoringReport", "RuleOutcome", "blocking", "evaluate", "monitor", "summarize"),
+    # `evaluate` itself is not among them: once its module is imported, the package attribute of that name is the module.
+    "evaluate": ("MissingInput", "MonitoringReport", "RuleOutcome", "blocking", "monitor", "summarize"),
     "reference": ("AssetReference", "ReferenceStore"),
     "rules": ("AssetRules", "MonitoringRules", "Rule", "RulesError", "needed_assets", "parse_monitoring"),
     "statistics": ("BatchSummary", "ColumnSummary"),
@@ -23,6 +24,6 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "AssetReference", "AssetRules", "BatchSummary", "ColumnSummary", "MissingInput", "MonitoringReport",
-    "MonitoringRules", "ReferenceStore", "Rule", "RuleOutcome", "RulesError", "blocking", "evaluate", "monitor",
+    "MonitoringRules", "ReferenceStore", "Rule", "RuleOutcome", "RulesError", "blocking", "monitor",
     "needed_assets", "parse_monitoring", "summarize",
 ]

@@ -174,7 +174,7 @@ def test_the_logged_pyfunc_scores_like_the_recipe(bots, tmp_path, monkeypatch):
     (lambda f: drop_category(f, "country", "vn"), "country_categories_present"),
 ])
 def test_monitoring_catches_each_injected_fault_in_the_labelled_examples(tmp_path, fault, check):
-    from ok_ml_assets.monitoring import evaluate
+    from ok_ml_assets.monitoring.evaluate import evaluate
 
     config = load_experiment_config(CONFIGS / "antispam_bots.yml")
     files = version_files(tmp_path, "bot_accounts", days=3, fault=fault)
