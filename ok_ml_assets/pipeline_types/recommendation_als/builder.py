@@ -167,11 +167,11 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         """The evaluation split: features of the days before the holdout (`split=train`), pairs engaged with in it (`split=holdout`)."""
         versions, paths = read_window(registry.client(), interactions_window)
         split = STAGE["holdout_split"].run(config, {"interactions": daily_files(versions, paths)})
-        holdout = holdout_tags([v.tag for v in versions], config.evaluation.holdout_days)
+        holdout_from = split.holdout_from.isoformat()
         return dg.Output(split.to_frame(), metadata={
             "dataset_versions": dg.MetadataValue.json(lineage(versions)),
-            "train_until": max(v.tag for v in versions if v.tag < holdout[0]),
-            "holdout_from": holdout[0],
+            "train_until": max(v.tag for v in versions if v.tag < holdout_from),
+            "holdout_from": holdout_from,
             "train_rows": dg.MetadataValue.int(len(split.train_features)),
             "holdout_pairs": dg.MetadataValue.int(len(split.holdout_pairs)),
         })
