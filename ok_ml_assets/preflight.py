@@ -1,4 +1,5 @@
-"""What a run needs before it starts: free space where it writes and an MLflow store it can write to.
+"""What a run needs before it starts: free space where it writes and an MLflow store it can write to; and atomic writes
+that clean up after themselves when the disk fills anyway.
 
 Checked first, so a full disk or a broken store is one line naming the path, not a traceback after training
 and a Dagster run left NOT_STARTED.
@@ -10,6 +11,7 @@ import errno
 import os
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -18,6 +20,8 @@ from ok_ml_assets.settings import Settings
 MIN_FREE_MB_VARIABLE = "OK_ML_MIN_FREE_MB"
 DEFAULT_MIN_FREE_MB = 200
 FULL_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# The suffix of a value being written; what a killed process leaves with it is removed by the next run.
+PARTIAL_SUFFIX = ".tmp"
 
 
 class StorageUnusable(RuntimeError):
@@ -121,3 +125,21 @@ def require_usable_storage(settings: Settings) -> None:
         places["the MLflow store"] = store
     require_free_space(places)
     require_writable_mlflow_store(settings.mlflow_tracking_uri)
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file renamed over `path`, so readers see the old value or the new one, never a part.
+
+    A failed write leaves no temporary file; a full disk says where and how much space is left.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + PARTIAL_SUFFIX)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        full = describe_full_disk(error, tmp)
+        if full is not None:
+            raise StorageUnusable(f"cannot store {path.name}: {full}") from None
+        raise

@@ -9,10 +9,10 @@ import dagster as dg
 from dagster._core.events import JobFailureData, RunFailureReason
 
 from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG
+from ok_ml_assets.preflight import PARTIAL_SUFFIX
 from ok_ml_assets.resources.mlflow import MlflowResource
 
 # What the IO manager writes before it renames a value into place; one left behind was being written when its run died.
-PARTIAL_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ok_ml_assets.preflight import describe_full_disk, free_mb
+from ok_ml_assets.preflight import describe_full_disk, free_mb, write_atomically
 from ok_ml_assets.registry.catalog import (
     DATASET_NAME,
     TAG,
@@ -409,9 +408,8 @@ class DataRegistry:
         self._write_json(LEDGER, ledger)
 
     def _write_json(self, name: str, content: dict) -> None:
-        tmp = self.root / (name + ".tmp")
-        tmp.write_text(json.dumps(content, indent=1, sort_keys=True))
-        os.replace(tmp, self.root / name)
+        text = json.dumps(content, indent=1, sort_keys=True)
+        write_atomically(self.root / name, lambda path: path.write_text(text))
 
     def _drop_partial_objects(self, new_objects: list[Path]) -> None:
         """Remove what a failed attempt added to the cache, and DVC's partial uploads in a local remote."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -13,8 +11,8 @@ import pandas as pd
 from pydantic import BaseModel, PrivateAttr
 
 from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG, hold_experiment
-from ok_ml_assets.lifecycle.recovery import PARTIAL_SUFFIX, close_dead_runs
-from ok_ml_assets.preflight import StorageUnusable, describe_full_disk
+from ok_ml_assets.lifecycle.recovery import close_dead_runs
+from ok_ml_assets.preflight import write_atomically
 from ok_ml_assets.resources.mlflow import MlflowResource
 
 RECORD_TYPE = "__record__"
@@ -38,24 +36,6 @@ def load_record(text: str) -> object:
 def frame_schema(frame: pd.DataFrame) -> dg.TableSchema:
     """A table's columns and their types, as the Dagster UI shows them."""
     return dg.TableSchema(columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in frame.dtypes.items()])
-
-
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary file renamed over `path`, so readers see the old value or the new one, never a part.
-
-    A failed write leaves no temporary file; a full disk says where and how much space is left.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + PARTIAL_SUFFIX)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException as error:
-        tmp.unlink(missing_ok=True)
-        full = describe_full_disk(error, tmp)
-        if full is not None:
-            raise StorageUnusable(f"cannot store {path.name}: {full}") from None
-        raise
 
 
 class LocalParquetIOManager(dg.ConfigurableIOManager):

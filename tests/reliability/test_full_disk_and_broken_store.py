@@ -14,9 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ok_ml_assets.preflight import StorageUnusable
+from ok_ml_assets.preflight import StorageUnusable, write_atomically
 from ok_ml_assets.registry import DataRegistry, RegistryError
-from ok_ml_assets.resources.io import write_atomically
 from tests.registry.conftest import interactions_frame, state, write_parquet
 
 NEXT_DAY = "2026-11-02"
