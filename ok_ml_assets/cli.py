@@ -124,14 +124,14 @@ def registry_import_events(name: str, file: Path, timestamp_column: str, source:
     Timestamps without a zone or offset are read as UTC; days without events become empty versions when the catalog
     declares `allow_empty` for NAME.
     """
-    from ok_ml_assets.registry.bulk import daily_files, read_events, split_by_day
+    from ok_ml_assets.registry.bulk import daily_registrations, read_events, split_by_day
 
     client = open_registry()
     try:
         contract = client.catalog.contract(name)
         tables = split_by_day(read_events(file, contract), timestamp_column, contract)
         known = {v.ref for v in client.versions(name)}
-        with daily_files(name, tables, source or str(file)) as plans:
+        with daily_registrations(name, tables, source or str(file)) as plans:
             versions = client.add_many(plans)
     except KeyError as error:
         fail(str(error.args[0]))

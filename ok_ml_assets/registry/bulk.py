@@ -144,7 +144,7 @@ def split_by_day(frame: pd.DataFrame, column: str, contract: DatasetContract) ->
 
 
 @contextmanager
-def daily_files(name: str, tables: dict[str, pd.DataFrame], source: str) -> Iterator[list[Registration]]:
+def daily_registrations(name: str, tables: dict[str, pd.DataFrame], source: str) -> Iterator[list[Registration]]:
     """The daily tables written as temporary parquet files, as registrations; removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="ok-ml-import-") as folder:
         plans = []
