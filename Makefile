@@ -16,7 +16,7 @@ export OK_ML_MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_PORT)
 REDIS_PORT ?= $(or $(OK_ML_REDIS_PORT),6390)
 export OK_ML_REDIS_PORT := $(REDIS_PORT)
 
-.PHONY: install run test lint dev serve mlflow-ui kafka-up kafka-down kafka-fetch clean chromium redis-install redis-up redis-down
+.PHONY: install run test bench lint dev serve mlflow-ui kafka-up kafka-down kafka-fetch clean chromium redis-install redis-up redis-down
 
 $(UV):
 	$(PYTHON) -m venv .cache/uv
@@ -59,6 +59,10 @@ run: install kafka-up
 
 test: install chromium redis-install kafka-up redis-up
 	$(VENV)/bin/pytest
+
+# Every benchmark, each figure beside its baseline from the same run, and one summary table at the end.
+bench: install kafka-up
+	$(VENV)/bin/python benchmarks/run_all.py
 
 lint: install
 	$(VENV)/bin/ruff check .
