@@ -90,8 +90,9 @@ def block_product(users, sources_t: np.ndarray, start: int, stop: int, buffers: 
 def exclude_block(block_scores: np.ndarray, exclude: sp.csr_matrix, start: int, stop: int) -> None:
     """Set the excluded pairs of users [start, stop) to -inf, straight from the CSR arrays."""
     lo, hi = exclude.indptr[start], exclude.indptr[stop]
-    rows = np.repeat(np.arange(stop - start), np.diff(exclude.indptr[start : stop + 1]))
-    block_scores[rows, exclude.indices[lo:hi]] = -np.inf
+    row_offsets = np.arange(stop - start) * block_scores.shape[1]
+    flat = np.repeat(row_offsets, np.diff(exclude.indptr[start : stop + 1])) + exclude.indices[lo:hi]
+    block_scores.reshape(-1)[flat] = -np.inf
 
 
 def select_top_k(block_scores: np.ndarray, k: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,14 +106,22 @@ def select_top_k(block_scores: np.ndarray, k: int, groups: int) -> tuple[np.ndar
     grouped = block_scores.reshape(n_rows, groups, width)
     group_max = grouped.max(axis=1)
     threshold = np.sort(group_max, axis=1)[:, width - k] if width >= k else np.full(n_rows, -np.inf, np.float32)
-    rows, group = np.divmod(np.flatnonzero(group_max >= threshold[:, None]), width)
-    # Member g of every candidate group, as (groups, candidates): the comparisons below then run along long rows.
+    # Excluded pairs are -inf: the least finite float keeps them (and groups holding nothing else) out.
+    threshold = np.maximum(threshold, np.finfo(np.float32).min)
+    flat = np.flatnonzero(group_max >= threshold[:, None])
+    rows = flat // width
+    group = flat - rows * width
+    # Member g of every candidate group, as (groups, candidates): the comparison below then runs along long rows.
     values = grouped.transpose(1, 0, 2)[:, rows, group]
-    member, candidate = np.divmod(np.flatnonzero((values >= threshold[rows]) & (values > -np.inf)), rows.size)
-    return best_of_candidates(rows[candidate], group[candidate] + width * member, block_scores, k)
+    picked = np.flatnonzero(values >= threshold[rows])
+    member = picked // rows.size
+    candidate = picked - member * rows.size
+    return best_of_candidates(rows[candidate], group[candidate] + width * member, values.reshape(-1)[picked], block_scores, k)
 
 
-def best_of_candidates(rows: np.ndarray, cols: np.ndarray, block_scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def best_of_candidates(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, block_scores: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The k best candidates of each row by score descending, then column ascending; -1 / -inf padded.
 
     One sort of 64-bit keys (row, order-preserving bits of the negated score, column) orders every row at once.
@@ -120,16 +129,15 @@ def best_of_candidates(rows: np.ndarray, cols: np.ndarray, block_scores: np.ndar
     n_rows, columns = block_scores.shape
     col_bits, row_bits = max(1, int(columns - 1).bit_length()), max(1, int(n_rows - 1).bit_length())
     if col_bits + row_bits > 32:
-        order = np.lexsort((cols, -block_scores[rows, cols], rows))
+        order = np.lexsort((cols, -values, rows))
         rows, cols = rows[order], cols[order]
     else:
         keys = np.sort((rows.astype(np.uint64) << np.uint64(32 + col_bits))
-                       | (descending_bits(block_scores[rows, cols]).astype(np.uint64) << np.uint64(col_bits))
+                       | (descending_bits(values).astype(np.uint64) << np.uint64(col_bits))
                        | cols.astype(np.uint64))
         rows = (keys >> np.uint64(32 + col_bits)).astype(np.intp)
         cols = (keys & np.uint64((1 << col_bits) - 1)).astype(np.intp)
-    counts = np.bincount(rows, minlength=n_rows)
-    rank = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    rank = np.arange(rows.size) - np.searchsorted(rows, np.arange(n_rows))[rows]
     kept = rank < k
     items = np.full((n_rows, k), -1, dtype=np.int64)
     scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
