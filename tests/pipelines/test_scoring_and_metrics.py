@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from ok_ml_assets.pipeline_types.recommendation_als import scoring
 from ok_ml_assets.pipeline_types.recommendation_als.metrics import ranking_metrics
 from ok_ml_assets.pipeline_types.recommendation_als.scoring import (
     item_knn_top_k,
@@ -54,14 +55,15 @@ def exclusions_with_crowded_users(rng, n_users, n_sources, density):
 
 
 @pytest.mark.parametrize("n_sources,k", [(300, 10), (64, 20), (7, 12), (1000, 1)])
-def test_top_k_equals_a_full_sort_with_ties_crowded_users_and_k_past_the_sources(n_sources, k):
+def test_top_k_equals_a_full_sort_with_ties_crowded_users_and_k_past_the_sources(n_sources, k, monkeypatch):
     # Small integer factors make every product exact in float32 and give many equal scores, so ties are pinned too.
     rng = np.random.default_rng(n_sources + k)
     users = rng.integers(-2, 3, size=(97, 6)).astype(np.float32)
     sources = rng.integers(-2, 3, size=(n_sources, 6)).astype(np.float32)
     exclude = exclusions_with_crowded_users(rng, 97, n_sources, 0.05)
     expected_items, expected_scores = reference_top_k(users, sources, exclude, k)
-    for block, threads in ((None, None), (5, 1), (16, 2)):
+    for block, threads, tile in ((None, None, 8192), (5, 1, 8192), (16, 2, 8192), (None, None, 50)):
+        monkeypatch.setattr(scoring, "TILE_SOURCES", tile)
         items, scores = top_k(users, sources, exclude, k, block=block, threads=threads)
         np.testing.assert_array_equal(items, expected_items)
         np.testing.assert_array_equal(scores, expected_scores)

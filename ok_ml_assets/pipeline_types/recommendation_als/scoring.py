@@ -11,10 +11,13 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-# Each worker scores this many bytes of (users x sources) at a time: small enough to stay in its core's cache while the
-# selection reads it back, large enough that the matrix product runs at full speed.
-BLOCK_BYTES = 2 << 20
-# Columns are bounded in this many interleaved groups: one cheap max over the block shrinks what the selection reads 16 times.
+# Each worker scores this many bytes of (users x sources) at a time: small enough to stay in cache while the selection
+# reads it back, large enough that the matrix product runs at full speed.
+BLOCK_BYTES = 4 << 20
+# Sources are scored in tiles of at most this many: BLAS packs the source factors on every call, which a wider tile
+# (the large preset's 100,000 sources) pays again for every few users.
+TILE_SOURCES = 8192
+# A tile's columns are bounded in this many interleaved groups: one max over the tile shrinks what is read again 16 times.
 GROUPS = 16
 
 
@@ -29,28 +32,23 @@ def top_k(
     """Indices and scores of each user's `k` best sources, best first; excluded pairs never appear.
 
     Where fewer than `k` sources are allowed, the tail holds index -1 and score -inf. Equal scores list the lower
-    source index first. Blocks of users are scored in `threads` threads (default: the usable cores), each with
-    single-threaded BLAS, in float32.
+    source index first. Blocks of users are scored in float32 in `threads` threads (default: the usable cores),
+    each with single-threaded BLAS.
     """
     users = user_factors.astype(np.float32).tocsr() if sp.issparse(user_factors) else np.ascontiguousarray(user_factors, np.float32)
     n_users, n_sources = users.shape[0], source_factors.shape[0]
-    groups = int(np.clip(n_sources // max(k, 1), 1, GROUPS))
-    width = -(-n_sources // groups) if n_sources else 0
-    sources_t = padded_transpose(source_factors, groups * width)
-    exclude = sp.csr_matrix(exclude)
     items = np.full((n_users, k), -1, dtype=np.int64)
     scores = np.full((n_users, k), -np.inf, dtype=np.float32)
     if n_users == 0 or n_sources == 0:
         return items, scores
-    block = block or max(8, BLOCK_BYTES // (4 * groups * width))
+    tiles = SourceTiles(source_factors, k)
+    exclude = sp.csr_matrix(exclude)
+    block = block or max(8, BLOCK_BYTES // (4 * tiles.columns))
     buffers = threading.local()
 
     def score(start: int) -> None:
         stop = min(start + block, n_users)
-        block_scores = block_product(users, sources_t, start, stop, buffers)
-        block_scores[:, n_sources:] = -np.inf
-        exclude_block(block_scores, exclude, start, stop)
-        items[start:stop], scores[start:stop] = select_top_k(block_scores, k, groups)
+        items[start:stop], scores[start:stop] = block_top_k(users[start:stop], tiles, exclude[start:stop], k, buffers)
 
     starts = range(0, n_users, block)
     workers = min(threads or usable_cores(), len(starts))
@@ -69,88 +67,136 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def padded_transpose(source_factors: np.ndarray, columns: int) -> np.ndarray:
-    """Sources as C-contiguous float32 columns, zero-padded to `columns` so the block splits into equal groups."""
-    sources_t = np.zeros((source_factors.shape[1], columns), dtype=np.float32)
-    sources_t[:, : source_factors.shape[0]] = source_factors.T
-    return sources_t
+class SourceTiles:
+    """Source factors as C-contiguous float32 tiles of equal width (zero-padded), each a whole number of groups."""
+
+    def __init__(self, source_factors: np.ndarray, k: int):
+        self.n_sources = source_factors.shape[0]
+        count = -(-self.n_sources // TILE_SOURCES)
+        per_tile = -(-self.n_sources // count)
+        self.groups = int(np.clip(per_tile // max(k, 1), 1, GROUPS))
+        self.columns = self.groups * -(-per_tile // self.groups)
+        padded = np.zeros((source_factors.shape[1], count * self.columns), dtype=np.float32)
+        padded[:, : self.n_sources] = source_factors.T
+        self.factors = [np.ascontiguousarray(padded[:, t * self.columns : (t + 1) * self.columns]) for t in range(count)]
 
 
-def block_product(users, sources_t: np.ndarray, start: int, stop: int, buffers: threading.local) -> np.ndarray:
-    """Scores of users [start, stop) against every (padded) source, in this thread's reused buffer when dense."""
+def block_top_k(users, tiles: SourceTiles, exclude: sp.csr_matrix, k: int, buffers: threading.local) -> tuple[np.ndarray, np.ndarray]:
+    """The top-K of one block of users, tile by tile; each tile is read again only above the best K found so far."""
+    n_rows = users.shape[0]
+    rows = cols = np.empty(0, dtype=np.intp)
+    values = np.empty(0, dtype=np.float32)
+    floor = np.full(n_rows, np.finfo(np.float32).min, dtype=np.float32)
+    tile_of_exclusion = exclude.indices // tiles.columns
+    for t, factors in enumerate(tiles.factors):
+        offset = t * tiles.columns
+        tile_scores = tile_product(users, factors, buffers)
+        tile_scores[:, max(0, tiles.n_sources - offset):] = -np.inf
+        exclude_pairs(tile_scores, exclude, tile_of_exclusion == t, offset)
+        new_rows, new_cols, new_values = tile_candidates(tile_scores, k, tiles.groups, floor)
+        rows, cols, values = best_of_candidates(
+            np.concatenate([rows, new_rows]), np.concatenate([cols, new_cols + offset]), np.concatenate([values, new_values]),
+            n_rows, k, len(tiles.factors) * tiles.columns)
+        floor = np.maximum(floor, kth_value(rows, values, n_rows, k))
+    return padded_top_k(rows, cols, values, n_rows, k)
+
+
+def tile_product(users, factors: np.ndarray, buffers: threading.local) -> np.ndarray:
+    """Scores of the block's users against one tile, in this thread's reused buffer when the users are dense."""
     if sp.issparse(users):
-        return np.ascontiguousarray(users[start:stop] @ sources_t, dtype=np.float32)
-    # Reusing the buffer spares the page faults of a fresh array on every block.
+        return np.ascontiguousarray(users @ factors, dtype=np.float32)
+    # Reusing the buffer spares the page faults of a fresh array on every tile.
     buffer = getattr(buffers, "scores", None)
-    if buffer is None or buffer.shape[0] < stop - start:
-        buffer = buffers.scores = np.empty((stop - start, sources_t.shape[1]), dtype=np.float32)
-    return np.matmul(users[start:stop], sources_t, out=buffer[: stop - start])
+    if buffer is None or buffer.shape[0] < users.shape[0] or buffer.shape[1] != factors.shape[1]:
+        buffer = buffers.scores = np.empty((users.shape[0], factors.shape[1]), dtype=np.float32)
+    return np.matmul(users, factors, out=buffer[: users.shape[0]])
 
 
-def exclude_block(block_scores: np.ndarray, exclude: sp.csr_matrix, start: int, stop: int) -> None:
-    """Set the excluded pairs of users [start, stop) to -inf, straight from the CSR arrays."""
-    lo, hi = exclude.indptr[start], exclude.indptr[stop]
-    row_offsets = np.arange(stop - start) * block_scores.shape[1]
-    flat = np.repeat(row_offsets, np.diff(exclude.indptr[start : stop + 1])) + exclude.indices[lo:hi]
-    block_scores.reshape(-1)[flat] = -np.inf
+def exclude_pairs(tile_scores: np.ndarray, exclude: sp.csr_matrix, in_tile: np.ndarray, offset: int) -> None:
+    """Set the block's excluded pairs that fall in this tile to -inf, straight from the CSR arrays."""
+    rows = np.repeat(np.arange(exclude.shape[0]) * tile_scores.shape[1], np.diff(exclude.indptr))
+    flat = (rows + exclude.indices - offset)[in_tile]
+    tile_scores.reshape(-1)[flat] = -np.inf
 
 
-def select_top_k(block_scores: np.ndarray, k: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's k best columns and scores, best first (lower column first on ties), -1 / -inf padded.
+def tile_candidates(tile_scores: np.ndarray, k: int, groups: int, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and scores of a tile that may be among their row's k best: every score at or above the row's bound.
 
-    Column j + g * width belongs to group j. The k-th largest group maximum is a score the row's k-th best reaches
-    (k groups each hold one at least that high), so only the groups whose maximum reaches it are read again.
+    Column j + g * width belongs to group j. The k-th largest group maximum is reached by the tile's k-th best score
+    (k groups each hold one at least that high), and `floor` by the row's k-th best so far; only the groups whose
+    maximum reaches the higher of the two are read again. The floor is finite, so excluded (-inf) pairs never pass.
     """
-    n_rows, columns = block_scores.shape
+    n_rows, columns = tile_scores.shape
     width = columns // groups
-    grouped = block_scores.reshape(n_rows, groups, width)
+    grouped = tile_scores.reshape(n_rows, groups, width)
     group_max = grouped.max(axis=1)
-    threshold = np.sort(group_max, axis=1)[:, width - k] if width >= k else np.full(n_rows, -np.inf, np.float32)
-    # Excluded pairs are -inf: the least finite float keeps them (and groups holding nothing else) out.
-    threshold = np.maximum(threshold, np.finfo(np.float32).min)
-    flat = np.flatnonzero(group_max >= threshold[:, None])
+    bound = floor if width < k else np.maximum(np.sort(group_max, axis=1)[:, width - k], floor)
+    flat = np.flatnonzero(group_max >= bound[:, None])
     rows = flat // width
     group = flat - rows * width
     # Member g of every candidate group, as (groups, candidates): the comparison below then runs along long rows.
     values = grouped.transpose(1, 0, 2)[:, rows, group]
-    picked = np.flatnonzero(values >= threshold[rows])
+    picked = np.flatnonzero(values >= bound[rows])
     member = picked // rows.size
     candidate = picked - member * rows.size
-    return best_of_candidates(rows[candidate], group[candidate] + width * member, values.reshape(-1)[picked], block_scores, k)
+    return rows[candidate], group[candidate] + width * member, values.reshape(-1)[picked]
 
 
 def best_of_candidates(
-    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, block_scores: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The k best candidates of each row by score descending, then column ascending; -1 / -inf padded.
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, k: int, n_cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k best candidates of each row, rows ascending, then by score descending and column ascending.
 
     One sort of 64-bit keys (row, order-preserving bits of the negated score, column) orders every row at once.
     """
-    n_rows, columns = block_scores.shape
-    col_bits, row_bits = max(1, int(columns - 1).bit_length()), max(1, int(n_rows - 1).bit_length())
+    col_bits, row_bits = max(1, int(n_cols - 1).bit_length()), max(1, int(n_rows - 1).bit_length())
     if col_bits + row_bits > 32:
         order = np.lexsort((cols, -values, rows))
-        rows, cols = rows[order], cols[order]
+        rows, cols, values = rows[order], cols[order], values[order]
     else:
         keys = np.sort((rows.astype(np.uint64) << np.uint64(32 + col_bits))
                        | (descending_bits(values).astype(np.uint64) << np.uint64(col_bits))
                        | cols.astype(np.uint64))
         rows = (keys >> np.uint64(32 + col_bits)).astype(np.intp)
         cols = (keys & np.uint64((1 << col_bits) - 1)).astype(np.intp)
-    rank = np.arange(rows.size) - np.searchsorted(rows, np.arange(n_rows))[rows]
-    kept = rank < k
+        values = from_descending_bits((keys >> np.uint64(col_bits)).astype(np.uint32))
+    kept = rank_in_row(rows, n_rows) < k
+    return rows[kept], cols[kept], values[kept]
+
+
+def rank_in_row(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Each entry's position within its row, for entries sorted by row."""
+    return np.arange(rows.size) - np.searchsorted(rows, np.arange(n_rows))[rows]
+
+
+def kth_value(rows: np.ndarray, values: np.ndarray, n_rows: int, k: int) -> np.ndarray:
+    """Each row's k-th best score among its (sorted, at most k) entries; the least finite float where it has fewer."""
+    kth = np.full(n_rows, np.finfo(np.float32).min, dtype=np.float32)
+    last = rank_in_row(rows, n_rows) == k - 1
+    kth[rows[last]] = values[last]
+    return kth
+
+
+def padded_top_k(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted entries as (n_rows, k) indices and scores, -1 / -inf where a row has fewer than k."""
     items = np.full((n_rows, k), -1, dtype=np.int64)
     scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
-    rows, rank, cols = rows[kept], rank[kept], cols[kept]
-    items[rows, rank], scores[rows, rank] = cols, block_scores[rows, cols]
+    rank = rank_in_row(rows, n_rows)
+    items[rows, rank], scores[rows, rank] = cols, values
     return items, scores
 
 
 def descending_bits(values: np.ndarray) -> np.ndarray:
     """uint32 keys whose ascending order is the float32 values' descending order (the IEEE sign-magnitude trick)."""
-    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
-    ascending = bits ^ np.where(bits >> np.uint32(31), np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
-    return ~ascending
+    # Adding zero turns -0.0 into 0.0, which compare equal but differ in bits.
+    bits = np.ascontiguousarray(values + np.float32(0), dtype=np.float32).view(np.uint32)
+    return ~(bits ^ np.where(bits >> np.uint32(31), np.uint32(0xFFFFFFFF), np.uint32(0x80000000)))
+
+
+def from_descending_bits(keys: np.ndarray) -> np.ndarray:
+    """The float32 values `descending_bits` made these keys from."""
+    ascending = ~keys
+    return (ascending ^ np.where(ascending >> np.uint32(31), np.uint32(0x80000000), np.uint32(0xFFFFFFFF))).view(np.float32)
 
 
 def recommendation_table(
