@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from ok_ml_assets.pipeline_types.recommendation_als import scoring
 from ok_ml_assets.pipeline_types.recommendation_als.metrics import ranking_metrics
 from ok_ml_assets.pipeline_types.recommendation_als.scoring import (
     item_knn_top_k,
@@ -32,6 +33,62 @@ def test_top_k_matches_brute_force_across_blocks_and_never_returns_excluded():
     np.testing.assert_array_equal(items, brute_force_top_k(users, sources, exclude, 5))
     assert not exclude[np.repeat(np.arange(50), 5), items.ravel()].any()
     assert np.all(np.diff(scores, axis=1) <= 0)
+
+
+def reference_top_k(users, sources, exclude, k):
+    """Dense scores, exclusions at -inf, a full sort by score descending then source ascending, -1 / -inf padded."""
+    scores = np.asarray(users @ sources.T, dtype=np.float32)
+    scores[exclude.toarray() > 0] = -np.inf
+    order = np.lexsort((np.broadcast_to(np.arange(scores.shape[1]), scores.shape), -scores), axis=1)[:, :k]
+    best = np.take_along_axis(scores, order, axis=1)
+    items = np.where(np.isneginf(best), -1, order)
+    padding = max(0, k - scores.shape[1])
+    return np.pad(items, ((0, 0), (0, padding)), constant_values=-1), np.pad(best, ((0, 0), (0, padding)), constant_values=-np.inf)
+
+
+def exclusions_with_crowded_users(rng, n_users, n_sources, density):
+    """Random exclusions, where every fifth user has all but a few sources excluded and one user has all of them."""
+    dense = rng.random((n_users, n_sources)) < density
+    dense[::5] = rng.random((len(dense[::5]), n_sources)) < 0.995
+    dense[1] = True
+    return sp.csr_matrix(dense.astype(np.float32))
+
+
+@pytest.mark.parametrize("n_sources,k", [(300, 10), (64, 20), (7, 12), (1000, 1)])
+def test_top_k_equals_a_full_sort_with_ties_crowded_users_and_k_past_the_sources(n_sources, k, monkeypatch):
+    # Small integer factors make every product exact in float32 and give many equal scores, so ties are pinned too.
+    rng = np.random.default_rng(n_sources + k)
+    users = rng.integers(-2, 3, size=(97, 6)).astype(np.float32)
+    sources = rng.integers(-2, 3, size=(n_sources, 6)).astype(np.float32)
+    exclude = exclusions_with_crowded_users(rng, 97, n_sources, 0.05)
+    expected_items, expected_scores = reference_top_k(users, sources, exclude, k)
+    for block, threads, tile in ((None, None, 8192), (5, 1, 8192), (16, 2, 8192), (None, None, 50)):
+        monkeypatch.setattr(scoring, "TILE_SOURCES", tile)
+        items, scores = top_k(users, sources, exclude, k, block=block, threads=threads)
+        np.testing.assert_array_equal(items, expected_items)
+        np.testing.assert_array_equal(scores, expected_scores)
+
+
+def test_top_k_on_real_valued_factors_matches_the_reference_and_its_scores():
+    rng = np.random.default_rng(7)
+    users, sources = rng.normal(size=(500, 16)).astype(np.float32), rng.normal(size=(2000, 16)).astype(np.float32)
+    exclude = exclusions_with_crowded_users(rng, 500, 2000, 0.01)
+    items, scores = top_k(users, sources, exclude, 25, block=64)
+    expected_items, expected_scores = reference_top_k(users, sources, exclude, 25)
+    np.testing.assert_array_equal(items, expected_items)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+    assert not exclude[np.repeat(np.arange(500), 25)[items.ravel() >= 0], items.ravel()[items.ravel() >= 0]].any()
+
+
+def test_top_k_with_a_sparse_user_matrix_equals_the_dense_one():
+    rng = np.random.default_rng(3)
+    history = sp.random(60, 40, density=0.1, random_state=4, format="csr", dtype=np.float32)
+    similarity = rng.integers(0, 4, size=(40, 40)).astype(np.float32)
+    exclude = exclusions_with_crowded_users(rng, 60, 40, 0.1)
+    sparse_items, sparse_scores = top_k(history, similarity, exclude, 8, block=7)
+    dense_items, dense_scores = reference_top_k(history.toarray(), similarity, exclude, 8)
+    np.testing.assert_array_equal(sparse_items, dense_items)
+    np.testing.assert_allclose(sparse_scores, dense_scores, rtol=1e-6)
 
 
 def test_top_k_pads_when_too_few_sources_are_allowed():
