@@ -93,9 +93,22 @@ def key_overlap(window: pd.DataFrame, column: str, min_presence: float = 0.5) ->
 def hours_covered(window: pd.DataFrame, ts_column: str, min_rows: int = 1) -> pd.DataFrame:
     """Share of each day's 24 hours holding at least `min_rows` rows stamped on that day."""
     stamps = pd.to_datetime(window[ts_column])
-    on_day = stamps.dt.strftime("%Y-%m-%d").to_numpy() == window[DAY].astype(str).to_numpy()
+    on_day = _stamped_on_day(stamps, window[DAY])
     hours = pd.DataFrame({DAY: window[DAY].to_numpy()[on_day], "hour": stamps.dt.hour.to_numpy()[on_day]})
     per_hour = hours.groupby([DAY, "hour"]).size()
     covered = (per_hour >= min_rows).groupby(level=0).sum().reindex(days_of(window), fill_value=0)
     scores = covered.astype(np.float64) / HOURS_PER_DAY
     return pd.DataFrame({"score": scores, "value": covered.astype(np.float64), "baseline": float(HOURS_PER_DAY)})
+
+
+def _stamped_on_day(stamps: pd.Series, days: pd.Series) -> np.ndarray:
+    """Which rows' timestamps fall on the (local) date their day tag names; a tag that is no ISO date holds none."""
+    # Formatting millions of timestamps as text costs seconds; the window has a handful of tags to parse instead.
+    codes, tags = pd.factorize(days)
+    text = pd.Series([str(tag) for tag in tags], dtype=object)
+    starts = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    starts = starts.where(starts.dt.strftime("%Y-%m-%d") == text)
+    local = stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps
+    dates = local.dt.normalize().to_numpy(dtype="datetime64[ns]")
+    day_starts = np.append(starts.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))[codes]
+    return dates == day_starts
