@@ -20,23 +20,32 @@ HOURS_PER_DAY = 24
 
 def window_frame(days: Iterable[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     """The daily versions (tag, table) as one table whose `registered_day` column holds each row's tag."""
-    frames = [frame.assign(**{DAY: tag}) for tag, frame in days]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({DAY: pd.Series(dtype=object)})
+    days = list(days)
+    if not days:
+        return pd.DataFrame({DAY: pd.Series(dtype=object)})
+    frame = pd.concat([table for _, table in days], ignore_index=True)
+    # A categorical day (of the days that hold rows): every rule groups by day, and codes group for free.
+    categories = sorted({tag for tag, table in days if len(table)})
+    position = {tag: index for index, tag in enumerate(categories)}
+    codes = np.repeat([position.get(tag, -1) for tag, _ in days], [len(table) for _, table in days])
+    frame[DAY] = pd.Categorical.from_codes(codes, categories=categories)
+    return frame
 
 
 def days_of(window: pd.DataFrame) -> list[str]:
     """The window's days, oldest first."""
-    return sorted(pd.unique(window[DAY]))
+    days = window[DAY]
+    return sorted(days.cat.remove_unused_categories().cat.categories if isinstance(days.dtype, pd.CategoricalDtype) else pd.unique(days))
 
 
 def rows_per_day(window: pd.DataFrame) -> pd.Series:
     """Rows of each day."""
-    return window.groupby(DAY).size().astype(np.float64)
+    return window.groupby(DAY, observed=True).size().astype(np.float64)
 
 
 def distinct_per_day(window: pd.DataFrame, column: str) -> pd.Series:
     """Distinct non-null values of `column` on each day."""
-    return window.groupby(DAY)[column].nunique().astype(np.float64)
+    return window.groupby(DAY, observed=True)[column].nunique().astype(np.float64)
 
 
 def rows_per_entity(window: pd.DataFrame, column: str) -> pd.Series:
