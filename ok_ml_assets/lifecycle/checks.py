@@ -36,7 +36,7 @@ def build_rule_checks(
         specs=[rule_spec(key(asset), rule, [key(name) for name in sorted(rule.needed_assets() - {asset})]) for rule in rules],
         name=f"{experiment}_{asset}_monitoring",
         ins={asset: dg.AssetIn(key(asset)), **{name: dg.AssetIn(key(name)) for name in context_assets}},
-        description=f"Monitoring rules of {asset}, evaluated with Great Expectations against the last accepted reference.",
+        description=f"Monitoring rules of {asset}, evaluated against the last accepted reference.",
     )
     def rule_checks(
         context: dg.AssetCheckExecutionContext, monitoring: MonitoringResource, registry: RegistryResource, **values: pd.DataFrame,

@@ -1,4 +1,4 @@
-"""Monitoring gates: rules declared per asset, evaluated with Great Expectations and numpy, against a durable reference.
+"""Monitoring gates: rules declared per asset, evaluated in numpy (GX for rules that opt in) against a durable reference.
 
 No Dagster here: the factory turns each `RuleOutcome` into an `AssetCheckResult`.
 """

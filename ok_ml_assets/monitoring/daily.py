@@ -20,23 +20,32 @@ HOURS_PER_DAY = 24
 
 def window_frame(days: Iterable[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     """The daily versions (tag, table) as one table whose `registered_day` column holds each row's tag."""
-    frames = [frame.assign(**{DAY: tag}) for tag, frame in days]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({DAY: pd.Series(dtype=object)})
+    days = list(days)
+    if not days:
+        return pd.DataFrame({DAY: pd.Series(dtype=object)})
+    frame = pd.concat([table for _, table in days], ignore_index=True)
+    # A categorical day (of the days that hold rows): every rule groups by day, and codes group for free.
+    categories = sorted({tag for tag, table in days if len(table)})
+    position = {tag: index for index, tag in enumerate(categories)}
+    codes = np.repeat([position.get(tag, -1) for tag, _ in days], [len(table) for _, table in days])
+    frame[DAY] = pd.Categorical.from_codes(codes, categories=categories)
+    return frame
 
 
 def days_of(window: pd.DataFrame) -> list[str]:
     """The window's days, oldest first."""
-    return sorted(pd.unique(window[DAY]))
+    days = window[DAY]
+    return sorted(days.cat.remove_unused_categories().cat.categories if isinstance(days.dtype, pd.CategoricalDtype) else pd.unique(days))
 
 
 def rows_per_day(window: pd.DataFrame) -> pd.Series:
     """Rows of each day."""
-    return window.groupby(DAY).size().astype(np.float64)
+    return window.groupby(DAY, observed=True).size().astype(np.float64)
 
 
 def distinct_per_day(window: pd.DataFrame, column: str) -> pd.Series:
     """Distinct non-null values of `column` on each day."""
-    return window.groupby(DAY)[column].nunique().astype(np.float64)
+    return window.groupby(DAY, observed=True)[column].nunique().astype(np.float64)
 
 
 def rows_per_entity(window: pd.DataFrame, column: str) -> pd.Series:
@@ -93,9 +102,22 @@ def key_overlap(window: pd.DataFrame, column: str, min_presence: float = 0.5) ->
 def hours_covered(window: pd.DataFrame, ts_column: str, min_rows: int = 1) -> pd.DataFrame:
     """Share of each day's 24 hours holding at least `min_rows` rows stamped on that day."""
     stamps = pd.to_datetime(window[ts_column])
-    on_day = stamps.dt.strftime("%Y-%m-%d").to_numpy() == window[DAY].astype(str).to_numpy()
+    on_day = _stamped_on_day(stamps, window[DAY])
     hours = pd.DataFrame({DAY: window[DAY].to_numpy()[on_day], "hour": stamps.dt.hour.to_numpy()[on_day]})
     per_hour = hours.groupby([DAY, "hour"]).size()
     covered = (per_hour >= min_rows).groupby(level=0).sum().reindex(days_of(window), fill_value=0)
     scores = covered.astype(np.float64) / HOURS_PER_DAY
     return pd.DataFrame({"score": scores, "value": covered.astype(np.float64), "baseline": float(HOURS_PER_DAY)})
+
+
+def _stamped_on_day(stamps: pd.Series, days: pd.Series) -> np.ndarray:
+    """Which rows' timestamps fall on the (local) date their day tag names; a tag that is no ISO date holds none."""
+    # Formatting millions of timestamps as text costs seconds; the window has a handful of tags to parse instead.
+    codes, tags = pd.factorize(days)
+    text = pd.Series([str(tag) for tag in tags], dtype=object)
+    starts = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    starts = starts.where(starts.dt.strftime("%Y-%m-%d") == text)
+    local = stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps
+    dates = local.dt.normalize().to_numpy(dtype="datetime64[ns]")
+    day_starts = np.append(starts.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))[codes]
+    return dates == day_starts

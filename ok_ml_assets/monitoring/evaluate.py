@@ -1,17 +1,17 @@
-"""Evaluate an asset's monitoring rules: Great Expectations where it has the expectation, numpy where it has none.
+"""Evaluate an asset's monitoring rules in numpy and pandas; Great Expectations only for the rules that ask for it.
 
 | rule                | evaluated by                                                                          |
 |---------------------|---------------------------------------------------------------------------------------|
-| not_null            | GX expect_column_values_to_not_be_null                                                |
-| in_range            | GX expect_column_values_to_be_between                                                 |
-| in_set              | GX expect_column_values_to_be_in_set                                                  |
-| mean_between        | GX expect_column_mean_to_be_between                                                   |
-| std_between         | GX expect_column_stdev_to_be_between                                                  |
-| quantile_between    | GX expect_column_quantile_values_to_be_between                                        |
-| list_length         | GX expect_column_values_to_be_between, over a derived table of list lengths per user  |
-| no_duplicates       | GX expect_compound_columns_to_be_unique, over the flattened (user, item) pairs        |
-| no_subscribed_items | GX expect_column_values_to_be_in_set([False]), over the flattened pairs flagged by a  |
-|                     | numpy join with the subscriptions                                                     |
+| not_null            | values.py, as GX expect_column_values_to_not_be_null                                  |
+| in_range            | values.py, as GX expect_column_values_to_be_between                                   |
+| in_set              | values.py, as GX expect_column_values_to_be_in_set                                    |
+| mean_between        | values.py, as GX expect_column_mean_to_be_between                                     |
+| std_between         | values.py, as GX expect_column_stdev_to_be_between                                    |
+| quantile_between    | values.py, as GX expect_column_quantile_values_to_be_between                          |
+| list_length         | values.py, as GX expect_column_values_to_be_between over the list lengths per user    |
+| no_duplicates       | values.py, as GX expect_compound_columns_to_be_unique over the (user, item) pairs     |
+| no_subscribed_items | values.py, as GX expect_column_values_to_be_in_set([False]) over the flattened pairs  |
+|                     | flagged by a numpy join with the subscriptions                                        |
 | categories_present, row_count_change, drift_psi, drift_ks, score_drift_psi, user_coverage, top_sources_share,   |
 | gini, novelty:      |                                                                                       |
 |                     | numpy (monitoring.statistics): GX has no reference-based drift or exposure measures   |
@@ -19,14 +19,13 @@
 |                     | pandas (monitoring.daily), over the dataset's daily versions in `context_data`: each  |
 |                     | day against the other days of the window                                              |
 
-All GX rules of an asset run as one ExpectationSuite per table on an ephemeral context, in one pass.
+The value rules (the first nine) take `engine: great_expectations` to run as GX expectations instead (gx.py, one
+ExpectationSuite per table, GX imported only then); both engines give the same outcomes (tests/monitoring/test_parity.py).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,12 +33,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ok_ml_assets.monitoring import daily
+from ok_ml_assets.monitoring import daily, values
 from ok_ml_assets.monitoring import rules as r
 from ok_ml_assets.monitoring import statistics as st
 from ok_ml_assets.monitoring.reference import AssetReference, ReferenceStore
+from ok_ml_assets.monitoring.values import MAX_EXAMPLES, ValuePlan, ValueResult
 
-MAX_EXAMPLES = 5
 Engine = Literal["great_expectations", "numpy"]
 
 
@@ -167,195 +166,92 @@ def _ranks(lengths: np.ndarray) -> np.ndarray:
     return np.arange(int(lengths.sum())) - starts + 1
 
 
-# ---- Great Expectations ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GxPlan:
-    """One rule as a built-in GX expectation over one of the tables, and the columns that identify an offender."""
-
-    rule: r.Rule
-    table: str
-    frame: pd.DataFrame
-    expectation: str
-    kwargs: dict[str, Any]
-    example_columns: list[str]
-
+# ---- value rules: one GX built-in expectation each, evaluated natively (values.py) or by GX (gx.py) ----------------
 
 def _bounds(rule: r.Bounded) -> dict[str, Any]:
     return {"min_value": rule.min, "max_value": rule.max}
 
 
-def _rows_plan(rule: r.ColumnRule, tables: Tables, expectation: str, **kwargs: Any) -> GxPlan:
+def _rows_plan(rule: r.ColumnRule, tables: Tables, expectation: str, **kwargs: Any) -> ValuePlan:
     ids = [c for c in tables.rows.columns if str(c).endswith("_id") and c != rule.column]
-    return GxPlan(rule, "rows", tables.rows, expectation, {"column": rule.column, **kwargs}, [*ids, rule.column])
+    return ValuePlan(rule, "rows", tables.rows, expectation, {"column": rule.column, **kwargs}, [*ids, rule.column])
 
 
-def _not_null(rule: r.NotNull, tables: Tables) -> GxPlan:
+def _not_null(rule: r.NotNull, tables: Tables) -> ValuePlan:
     return _rows_plan(rule, tables, "ExpectColumnValuesToNotBeNull", mostly=rule.mostly)
 
 
-def _in_range(rule: r.InRange, tables: Tables) -> GxPlan:
+def _in_range(rule: r.InRange, tables: Tables) -> ValuePlan:
     return _rows_plan(rule, tables, "ExpectColumnValuesToBeBetween", mostly=rule.mostly, **_bounds(rule))
 
 
-def _in_set(rule: r.InSet, tables: Tables) -> GxPlan:
+def _in_set(rule: r.InSet, tables: Tables) -> ValuePlan:
     return _rows_plan(rule, tables, "ExpectColumnValuesToBeInSet", value_set=list(rule.values), mostly=rule.mostly)
 
 
-def _mean_between(rule: r.MeanBetween, tables: Tables) -> GxPlan:
+def _mean_between(rule: r.MeanBetween, tables: Tables) -> ValuePlan:
     return _rows_plan(rule, tables, "ExpectColumnMeanToBeBetween", **_bounds(rule))
 
 
-def _std_between(rule: r.StdBetween, tables: Tables) -> GxPlan:
+def _std_between(rule: r.StdBetween, tables: Tables) -> ValuePlan:
     return _rows_plan(rule, tables, "ExpectColumnStdevToBeBetween", **_bounds(rule))
 
 
-def _quantile_between(rule: r.QuantileBetween, tables: Tables) -> GxPlan:
+def _quantile_between(rule: r.QuantileBetween, tables: Tables) -> ValuePlan:
     ranges = {"quantiles": [rule.quantile], "value_ranges": [[rule.min, rule.max]]}
     return _rows_plan(rule, tables, "ExpectColumnQuantileValuesToBeBetween", quantile_ranges=ranges)
 
 
-def _list_length(rule: r.ListLength, tables: Tables) -> GxPlan:
+def _list_length(rule: r.ListLength, tables: Tables) -> ValuePlan:
     frame = tables.lists(rule.user_column, rule.items_column)
-    return GxPlan(rule, f"lists of {rule.items_column}", frame, "ExpectColumnValuesToBeBetween",
+    return ValuePlan(rule, f"lists of {rule.items_column}", frame, "ExpectColumnValuesToBeBetween",
                   {"column": "list_length", **_bounds(rule)}, [rule.user_column, "list_length"])
 
 
-def _no_duplicates(rule: r.NoDuplicates, tables: Tables) -> GxPlan:
+def _no_duplicates(rule: r.NoDuplicates, tables: Tables) -> ValuePlan:
     frame = tables.items(rule.user_column, rule.items_column)
-    return GxPlan(rule, f"items of {rule.items_column}", frame, "ExpectCompoundColumnsToBeUnique",
+    return ValuePlan(rule, f"items of {rule.items_column}", frame, "ExpectCompoundColumnsToBeUnique",
                   {"column_list": [rule.user_column, "item"]}, [rule.user_column, "item", "rank"])
 
 
-def _no_subscribed_items(rule: r.NoSubscribedItems, tables: Tables) -> GxPlan:
+def _no_subscribed_items(rule: r.NoSubscribedItems, tables: Tables) -> ValuePlan:
     frame = tables.flagged_items(rule)
-    return GxPlan(rule, f"items of {rule.items_column}", frame, "ExpectColumnValuesToBeInSet",
+    return ValuePlan(rule, f"items of {rule.items_column}", frame, "ExpectColumnValuesToBeInSet",
                   {"column": f"in_{rule.pairs_from}", "value_set": [False]}, [rule.user_column, "item", "rank"])
 
 
-GX_RULES: dict[type, Callable[[Any, Tables], GxPlan]] = {
+VALUE_RULES: dict[type, Callable[[Any, Tables], ValuePlan]] = {
     r.NotNull: _not_null, r.InRange: _in_range, r.InSet: _in_set, r.MeanBetween: _mean_between,
     r.StdBetween: _std_between, r.QuantileBetween: _quantile_between,
     r.ListLength: _list_length, r.NoDuplicates: _no_duplicates, r.NoSubscribedItems: _no_subscribed_items,
 }
 
 
-@functools.cache
-def _gx_context():
-    """The process's ephemeral GX context, made on first use and kept.
-
-    A new context per evaluation costs a config round trip per data source and asset (~0.2 s); the price of
-    keeping one is that GX holds on to the last batch of each table until the next evaluation replaces it.
-    """
-    # Imported here: GX takes seconds to import, and loading definitions must not pay for it.
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context
-
-
-def _whole_dataframe(context, source_name: str, table: str):
-    """The batch definition of a whole dataframe for one table, created the first time it is asked for."""
-    sources = context.data_sources.all()
-    source = sources[source_name] if source_name in sources else context.data_sources.add_pandas(source_name)
-    try:
-        asset = source.get_asset(table)
-    except LookupError:
-        asset = source.add_dataframe_asset(table)
-    try:
-        return asset.get_batch_definition("whole")
-    except (KeyError, LookupError):
-        return asset.add_batch_definition_whole_dataframe("whole")
-
-
-_GX_LOCK = threading.Lock()
-QUANTILES = "ExpectColumnQuantileValuesToBeBetween"
-
-
-def _expectation_groups(plans: Sequence[GxPlan]) -> list[list[GxPlan]]:
-    """Plans that become one expectation each, except quantile rules on one column, which share one.
-
-    GX 1.x resolves a single quantile metric per column within a suite, so two quantile expectations on the
-    same column would both see the first one's quantiles.
-    """
-    groups: dict[object, list[GxPlan]] = {}
-    for plan in plans:
-        key = ("quantiles", plan.kwargs["column"]) if plan.expectation == QUANTILES else plan.rule.check_name
-        groups.setdefault(key, []).append(plan)
-    return list(groups.values())
-
-
-def _kwargs(group: list[GxPlan]) -> dict[str, Any]:
-    if group[0].expectation != QUANTILES:
-        return group[0].kwargs
-    ranges = [plan.kwargs["quantile_ranges"] for plan in group]
-    return {"column": group[0].kwargs["column"], "quantile_ranges": {
-        "quantiles": [q for rng in ranges for q in rng["quantiles"]],
-        "value_ranges": [v for rng in ranges for v in rng["value_ranges"]],
-    }}
-
-
-def validate_with_gx(asset_name: str, plans: Sequence[GxPlan]) -> dict[str, RuleOutcome]:
-    """Run the plans as one ExpectationSuite per table on a whole-dataframe batch; outcomes by check name."""
-    if not plans:
-        return {}
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
-
-    by_table: dict[str, list[GxPlan]] = {}
-    for plan in plans:
-        by_table.setdefault(plan.table, []).append(plan)
-    outcomes: dict[str, RuleOutcome] = {}
-    with _GX_LOCK:
-        context = _gx_context()
-        for table, table_plans in by_table.items():
-            definition = _whole_dataframe(context, f"{asset_name} monitoring", table)
-            batch = definition.get_batch(batch_parameters={"dataframe": table_plans[0].frame})
-            suite = gx.ExpectationSuite(name=f"{asset_name}: {table}")
-            groups = _expectation_groups(table_plans)
-            for index, group in enumerate(groups):
-                suite.add_expectation(getattr(gxe, group[0].expectation)(**_kwargs(group), meta={"group": index}))
-            result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES})
-            for item in result.results:
-                for position, plan in enumerate(groups[item.expectation_config.meta["group"]]):
-                    outcomes[plan.rule.check_name] = _from_gx(plan, item, position)
-    return outcomes
-
-
-def _gx_error(item) -> str | None:
-    info = item.exception_info or {}
-    if info.get("raised_exception"):
-        return info.get("exception_message") or "expectation raised"
-    for nested in info.values():
-        if isinstance(nested, dict) and nested.get("raised_exception"):
-            return nested.get("exception_message") or "expectation raised"
-    return None
-
-
-def _from_gx(plan: GxPlan, item, position: int = 0) -> RuleOutcome:
-    """A GX expectation result as a rule outcome: observed value or unexpected count, with offending rows.
-
-    `position` picks this rule's quantile when several quantile rules shared the expectation.
-    """
-    error = _gx_error(item)
-    if error is not None:
-        return _outcome(plan.rule, False, None, "great_expectations", note=f"GX could not evaluate it: {error}")
-    result = item.result or {}
-    if plan.expectation == QUANTILES:
-        values = (result.get("observed_value") or {}).get("values") or []
-        passed = (result.get("details") or {}).get("success_details") or []
-        observed = values[position] if position < len(values) else None
-        return _outcome(plan.rule, bool(passed[position]) if position < len(passed) else False, observed, "great_expectations")
-    if "observed_value" in result:
-        return _outcome(plan.rule, item.success, result["observed_value"], "great_expectations")
-    positions = list(result.get("partial_unexpected_index_list") or [])[:MAX_EXAMPLES]
+def _value_outcome(plan: ValuePlan, result: ValueResult, engine: Engine) -> RuleOutcome:
+    """An engine's result for a value rule as its outcome: observed value or unexpected count, with offending rows."""
+    if result.error is not None:
+        who = "GX" if engine == "great_expectations" else "numpy"
+        return _outcome(plan.rule, False, None, engine, note=f"{who} could not evaluate it: {result.error}")
+    if result.aggregate:
+        return _outcome(plan.rule, result.success, result.observed, engine)
+    positions = list(result.positions)
     examples = plan.frame.iloc[positions][plan.example_columns].to_dict("records") if positions else []
-    unexpected, rows = result.get("unexpected_count", 0), result.get("element_count", 0)
-    return _outcome(plan.rule, item.success, int(unexpected), "great_expectations", examples,
+    unexpected, rows = result.unexpected_count, result.element_count
+    return _outcome(plan.rule, result.success, unexpected, engine, examples,
                     note=f"{unexpected} of {rows} rows ({unexpected / max(rows, 1):.2%}) unexpected",
-                    element_count=result.get("element_count"), unexpected_percent=result.get("unexpected_percent"))
+                    element_count=rows, unexpected_percent=result.unexpected_percent)
+
+
+def evaluate_values(asset_name: str, plans: Sequence[ValuePlan]) -> dict[str, RuleOutcome]:
+    """The value rules' outcomes by check name: natively, except the rules that opted into GX."""
+    native = [plan for plan in plans if plan.rule.engine != "great_expectations"]
+    opted = [plan for plan in plans if plan.rule.engine == "great_expectations"]
+    results = {name: (result, "numpy") for name, result in values.evaluate_plans(native).items()}
+    if opted:
+        from ok_ml_assets.monitoring.gx import validate_with_gx  # GX costs seconds to import: only for rules that ask
+
+        results.update({name: (result, "great_expectations") for name, result in validate_with_gx(asset_name, opted).items()})
+    return {plan.rule.check_name: _value_outcome(plan, *results[plan.rule.check_name]) for plan in plans}
 
 
 # ---- numpy ----------------------------------------------------------------------------------------------------
@@ -549,7 +445,7 @@ def _missing_columns(rule: r.Rule, tables: Tables, checked: list[str]) -> RuleOu
     absent = [c for c in checked if c not in tables.rows]
     if not absent:
         return None
-    engine: Engine = "great_expectations" if type(rule) in GX_RULES else "numpy"
+    engine: Engine = "great_expectations" if getattr(rule, "engine", "numpy") == "great_expectations" else "numpy"
     return _outcome(rule, False, None, engine, note=f"column {absent[0]!r} is missing from the asset")
 
 
@@ -575,16 +471,16 @@ def evaluate(
     """
     tables = Tables(frame, context_data or {})
     outcomes: dict[str, RuleOutcome] = {}
-    plans: list[GxPlan] = []
+    plans: list[ValuePlan] = []
     for rule in rules:
         missing = _missing_columns(rule, tables, _checked_columns(rule))
         if missing is not None:
             outcomes[rule.check_name] = missing
-        elif type(rule) in GX_RULES:
-            plans.append(GX_RULES[type(rule)](rule, tables))
+        elif type(rule) in VALUE_RULES:
+            plans.append(VALUE_RULES[type(rule)](rule, tables))
         else:
             outcomes[rule.check_name] = NUMPY_RULES[type(rule)](rule, tables, reference)
-    outcomes.update(validate_with_gx(asset_name, plans))
+    outcomes.update(evaluate_values(asset_name, plans))
     return [outcomes[rule.check_name] for rule in rules]
 
 

@@ -25,10 +25,12 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
 Severity = Literal["ERROR", "WARN"]
+ValueEngine = Literal["numpy", "great_expectations"]
 CHECK_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
@@ -111,7 +113,23 @@ class Bounded(BaseModel):
         return {"min": self.min, "max": self.max}
 
 
-class NotNull(ColumnRule):
+class ValueRule(BaseModel):
+    """A rule on values the numpy engine evaluates by default; `engine: great_expectations` opts it into GX."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: ValueEngine = Field(default="numpy", description="great_expectations runs the rule as a GX expectation.")
+
+    @model_serializer(mode="wrap")
+    def _without_default_engine(self, handler):
+        # The default stays out of dumps: the config hashes recorded with trained models must not move.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("engine") == "numpy":
+            data.pop("engine")
+        return data
+
+
+class NotNull(ColumnRule, ValueRule):
     """No value of the column is null (or at least the share `mostly`)."""
 
     rule: Literal["not_null"]
@@ -128,7 +146,7 @@ class NotNull(ColumnRule):
         return {"mostly": self.mostly}
 
 
-class InRange(Bounded, ColumnRule):
+class InRange(Bounded, ColumnRule, ValueRule):
     """Every non-null value of the column lies in a closed range."""
 
     rule: Literal["in_range"]
@@ -145,7 +163,7 @@ class InRange(Bounded, ColumnRule):
         return {**Bounded.thresholds(self), "mostly": self.mostly}
 
 
-class InSet(ColumnRule):
+class InSet(ColumnRule, ValueRule):
     """Every non-null value of the column is one of the allowed values."""
 
     rule: Literal["in_set"]
@@ -163,7 +181,7 @@ class InSet(ColumnRule):
         return {"values": list(self.values), "mostly": self.mostly}
 
 
-class MeanBetween(Bounded, ColumnRule):
+class MeanBetween(Bounded, ColumnRule, ValueRule):
     """The column's mean lies in a range."""
 
     rule: Literal["mean_between"]
@@ -176,7 +194,7 @@ class MeanBetween(Bounded, ColumnRule):
         return f"mean of {self.column} is {_bounds(self.min, self.max)}"
 
 
-class StdBetween(Bounded, ColumnRule):
+class StdBetween(Bounded, ColumnRule, ValueRule):
     """The column's standard deviation lies in a range."""
 
     rule: Literal["std_between"]
@@ -189,7 +207,7 @@ class StdBetween(Bounded, ColumnRule):
         return f"standard deviation of {self.column} is {_bounds(self.min, self.max)}"
 
 
-class QuantileBetween(Bounded, ColumnRule):
+class QuantileBetween(Bounded, ColumnRule, ValueRule):
     """One quantile of the column lies in a range."""
 
     rule: Literal["quantile_between"]
@@ -301,7 +319,7 @@ class UserCoverage(ListRule):
         return {"min": self.min}
 
 
-class ListLength(Bounded, ListRule):
+class ListLength(Bounded, ListRule, ValueRule):
     """Every list's length lies in a range."""
 
     rule: Literal["list_length"]
@@ -314,7 +332,7 @@ class ListLength(Bounded, ListRule):
         return f"every list's length is {_bounds(self.min, self.max)}"
 
 
-class NoSubscribedItems(ListRule):
+class NoSubscribedItems(ListRule, ValueRule):
     """No list holds an item the user already has in another asset's pairs (by default the subscriptions)."""
 
     rule: Literal["no_subscribed_items"]
@@ -333,7 +351,7 @@ class NoSubscribedItems(ListRule):
         return {"max": 0}
 
 
-class NoDuplicates(ListRule):
+class NoDuplicates(ListRule, ValueRule):
     """No list holds the same item twice."""
 
     rule: Literal["no_duplicates"]

@@ -36,6 +36,12 @@ def test_window_frame_tags_each_row_with_its_day():
     assert daily.rows_per_day(frame).tolist() == [400.0] * 6
 
 
+def test_a_day_without_rows_is_no_day_of_the_window():
+    frame = daily.window_frame([(DAYS[1], day_table(DAYS[1])), (DAYS[0], day_table(DAYS[0]).iloc[:0]), (DAYS[2], day_table(DAYS[2]))])
+    assert daily.days_of(frame) == [DAYS[1], DAYS[2]] and daily.rows_per_day(frame).index.tolist() == [DAYS[1], DAYS[2]]
+    assert frame[daily.DAY].tolist() == [DAYS[1]] * 400 + [DAYS[2]] * 400
+
+
 def test_each_day_is_compared_with_the_median_of_the_others():
     values = pd.Series([100.0, 100.0, 102.0, 98.0, 50.0], index=list("abcde"))
     scores = daily.change_from_others(values)
