@@ -130,6 +130,13 @@ def _unique(checked: list[tuple[Registration, str, int]]) -> list[tuple[Registra
     return list(seen.values())
 
 
+def _remember_hashes(repo, paths: list[Path], md5s: list[str]) -> None:
+    """Tell DVC the md5 of each copied file, computed while checking it, so `add` does not read the bytes again."""
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    repo.state.save_many(((str(path), HashInfo("md5", md5), None) for path, md5 in zip(paths, md5s)), repo.fs)
+
+
 def _run_git(root: Path, *args: str) -> None:
     subprocess.run(["git", *GIT_IDENTITY, *args], cwd=root, check=True, capture_output=True, text=True)
 
@@ -336,6 +343,7 @@ class DataRegistry:
                 shutil.copyfile(r.path, target)
                 copied.append(target)
             with self._repo() as repo:
+                _remember_hashes(repo, copied, [md5 for md5, _ in facts])
                 repo.add([str(p) for p in copied])
                 repo.push(targets=[str(p) + ".dvc" for p in copied])
             self._write_ledger(self._with_versions(ledger, registrations, facts))
