@@ -189,11 +189,12 @@ def step_listener(progress: Progress, experiment: str) -> Callable[[dg.EventLogE
         step = (event.step_key or "").removeprefix(f"{experiment}__").removeprefix(f"{experiment}_")
         if event.event_type == dg.DagsterEventType.STEP_START:
             started[step] = entry.timestamp
+            reset_peak_rss()
             progress.line(f"    ▸ {step}")
         elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
             took = entry.timestamp - started.get(step, entry.timestamp)
             mark = "✓" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else "✗ FAILED"
-            progress.line(f"    {mark} {step} {took:.1f} s")
+            progress.line(f"    {mark} {step} {took:.1f} s{peak_rss_note()}")
         elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
             progress.line(f"    - {step} skipped (an upstream step failed or a blocking check did not pass)")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -202,6 +203,28 @@ def step_listener(progress: Progress, experiment: str) -> Callable[[dg.EventLogE
                 progress.line(f"    ! check {evaluation.asset_key.path[-1]}:{evaluation.check_name} {check_outcome(evaluation)}")
 
     return on_event
+
+
+def reset_peak_rss() -> None:
+    """Start counting the process's peak resident memory afresh (Linux); elsewhere the peak only grows."""
+    # Listeners are called synchronously as the in-process executor runs steps one after another, so a step's peak is its own.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_gb() -> float | None:
+    """The process's peak resident memory since the last reset, in GiB (None where it cannot be read)."""
+    try:
+        found = re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(found.group(1)) / 2**20 if found else None
+
+
+def peak_rss_note() -> str:
+    """", peak RSS 1.2 GB" for a progress line, or nothing where the peak cannot be read."""
+    peak = peak_rss_gb()
+    return "" if peak is None else f", peak RSS {peak:.1f} GB"
 
 
 @contextlib.contextmanager
@@ -229,7 +252,10 @@ def run_experiments(
     client = registry_client(settings)
     setup = RunSummary()
     with timed(setup, "register synthetic data"), progress.stage("register synthetic data"):
+        reset_peak_rss()
         registered = register_synthetic(client, configs, preset, seed, progress)
+        if registered and (peak := peak_rss_gb()) is not None:
+            progress.line(f"  peak RSS while generating and registering: {peak:.1f} GB")
         describe_world(progress, client, configs, registered, preset, seed)
     with timed(setup, "sync partitions"):
         tags = sync_partitions(instance, client)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
+import pytest
+
 from ok_ml_assets.configs import load_experiment_config
 from ok_ml_assets.orchestration import other_worlds
 from ok_ml_assets.settings import PROJECT_ROOT
@@ -34,3 +37,15 @@ def test_a_training_run_names_what_started_it():
     assert run_trigger({"dagster/schedule_name": "prod_discovery_weekly"}) == "schedule prod_discovery_weekly"
     assert run_trigger({"dagster/sensor_name": "registry_sensor"}) == "sensor registry_sensor"
     assert run_trigger({}) == "manual run"
+
+
+def test_a_steps_peak_memory_counts_from_its_own_start():
+    from ok_ml_assets.orchestration import peak_rss_gb, reset_peak_rss
+
+    if peak_rss_gb() is None:
+        pytest.skip("no /proc/self/status on this system")
+    block = np.ones(2**26)  # 512 MiB, touched
+    del block
+    high = peak_rss_gb()
+    reset_peak_rss()
+    assert peak_rss_gb() < high - 0.25

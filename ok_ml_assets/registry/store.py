@@ -95,6 +95,23 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+# md5 of files already read in this process, by path and (inode, size, mtime): the steps of a run read one window many times.
+_HASHED: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+
+def _holds(path: Path, md5: str) -> bool:
+    """Whether the file at `path` exists and has the md5 `md5`; hashed once per process while its stat is unchanged."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return False
+    key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    seen = _HASHED.get(str(path))
+    if seen is None or seen[0] != key:
+        seen = _HASHED[str(path)] = (key, file_md5(path))
+    return seen[1] == md5
+
+
 def _known(ledger: dict, checked: tuple[Registration, str, int]) -> dict | None:
     """The ledger entry of an already registered NAME@TAG with the same bytes; an error if the bytes differ."""
     registration, md5, _ = checked
@@ -128,6 +145,13 @@ def _unique(checked: list[tuple[Registration, str, int]]) -> list[tuple[Registra
             raise RegistryError(f"{ref[0]}@{ref[1]} appears twice in one batch with different content")
         seen.setdefault(ref, item)
     return list(seen.values())
+
+
+def _remember_hashes(repo, paths: list[Path], md5s: list[str]) -> None:
+    """Tell DVC the md5 of each copied file, computed while checking it, so `add` does not read the bytes again."""
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    repo.state.save_many(((str(path), HashInfo("md5", md5), None) for path, md5 in zip(paths, md5s)), repo.fs)
 
 
 def _run_git(root: Path, *args: str) -> None:
@@ -228,13 +252,13 @@ class DataRegistry:
         """A local path holding exactly the registered bytes of NAME@TAG, fetched from the remote if needed."""
         version = self.version(name, tag)
         path = self._data_path(name, tag)
-        if not path.exists() or file_md5(path) != version.md5:
+        if not _holds(path, version.md5):
             # DVC's own repo lock gives up after a few seconds; a registration may push for longer.
             with self._lock():
                 self._configure_remote()
                 with self._repo() as repo:
                     repo.pull(targets=[str(self._dvc_file(name, tag))], force=True)
-        if not path.exists() or file_md5(path) != version.md5:
+        if not _holds(path, version.md5):
             raise RegistryError(f"{version.ref}: stored bytes do not match the registered md5 {version.md5}")
         return path
 
@@ -336,6 +360,7 @@ class DataRegistry:
                 shutil.copyfile(r.path, target)
                 copied.append(target)
             with self._repo() as repo:
+                _remember_hashes(repo, copied, [md5 for md5, _ in facts])
                 repo.add([str(p) for p in copied])
                 repo.push(targets=[str(p) + ".dvc" for p in copied])
             self._write_ledger(self._with_versions(ledger, registrations, facts))

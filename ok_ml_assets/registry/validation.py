@@ -123,6 +123,9 @@ def _key_violations(con: duckdb.DuckDBPyConnection, contract: DatasetContract) -
     if not contract.primary_key:
         return []
     keys = ", ".join(_quote(c) for c in contract.primary_key)
+    # Counting distinct keys is exact and several times cheaper than grouping; group only when there are repeats.
+    if not con.execute(f"SELECT count(*) - count(DISTINCT ({keys})) FROM data").fetchone()[0]:
+        return []
     rows = con.execute(
         f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM data GROUP BY {keys} HAVING n > 1)"
     ).fetchone()[0]

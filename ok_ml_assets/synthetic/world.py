@@ -157,27 +157,55 @@ def draw_interactions(preset: Preset, pop: Population, day: int, date: dt.date, 
     topics[explore] = rng.integers(0, preset.topics, size=int(explore.sum()))
     cdf = _topic_cdf(pop, day, preset.topics)
     sources = np.searchsorted(cdf, topics + rng.random(n) * 0.999999, side="left").clip(0, preset.sources - 1)
-    engaged = ~explore
-    p = np.where(engaged[:, None], [0.55, 0.25, 0.14, 0.06], [0.85, 0.1, 0.04, 0.01])
-    event = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1).clip(0, 3)
-    ts = pd.Timestamp(date, tz="UTC") + pd.to_timedelta(rng.integers(0, SECONDS_PER_DAY * 1_000_000, n), unit="us")
-    frame = pd.DataFrame(
+    event = _event_codes(rng.random(n), explore)
+    micros = rng.integers(0, SECONDS_PER_DAY * 1_000_000, n)
+    order = _stable_order(micros)
+    return pd.DataFrame(
         {
-            "user_id": pop.user_ids[users],
-            "source_id": pop.source_ids[sources],
-            "event": pd.Categorical.from_codes(event, categories=list(EVENT_TYPES)).astype(str),
-            "ts": ts,
+            "user_id": pop.user_ids[users[order]],
+            "source_id": pop.source_ids[sources[order]],
+            "event": EVENT_NAMES[event[order]],
+            "ts": _utc_stamps(date, micros[order], 1_000),
         }
     )
-    return frame.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+# Cumulative event probabilities of an engaged pick and of an exploring one (view, click, like, comment).
+EVENT_CDF = np.cumsum([[0.55, 0.25, 0.14, 0.06], [0.85, 0.1, 0.04, 0.01]], axis=1)
+EVENT_NAMES = np.array(EVENT_TYPES, dtype=object)
+
+
+def _event_codes(draws: np.ndarray, explore: np.ndarray) -> np.ndarray:
+    """Index into EVENT_TYPES of each draw: how many of its row's cumulative probabilities it exceeds."""
+    codes = np.empty(draws.size, dtype=np.intp)
+    for row, picked in enumerate((~explore, explore)):
+        codes[picked] = np.searchsorted(EVENT_CDF[row], draws[picked], side="left")
+    return codes.clip(0, 3)
+
+
+def _stable_order(values: np.ndarray) -> np.ndarray:
+    """The stable argsort of non-negative int64 `values`; sorting value*n+position is several times faster when it fits."""
+    n = values.size
+    if n == 0 or int(values.max()) >= np.iinfo(np.int64).max // n - 1:
+        return np.argsort(values, kind="stable")
+    return np.sort(values * n + np.arange(n)) % n
+
+
+def _utc_stamps(date: dt.date, offsets: np.ndarray, unit_ns: int) -> pd.DatetimeIndex:
+    """UTC timestamps (ns) `offsets` units of `unit_ns` nanoseconds after the midnight starting `date`."""
+    midnight = pd.Timestamp(date, tz="UTC").value
+    return pd.DatetimeIndex((midnight + offsets * unit_ns).view("datetime64[ns]")).tz_localize("UTC")
 
 
 def draw_subscriptions(
     preset: Preset, pop: Population, day: int, date: dt.date, interactions: pd.DataFrame, rng: np.random.Generator
 ) -> pd.DataFrame:
     """A day's new follows: a share of liked or commented sources, plus initial follows spread over the first week."""
-    engaged = interactions[interactions["event"].isin(["like", "comment"])]
-    follows = engaged[rng.random(len(engaged)) < preset.follow_after_engagement][["user_id", "source_id"]]
+    events = interactions["event"].to_numpy()
+    engaged = (events == "like") | (events == "comment")
+    picked = np.flatnonzero(engaged)[rng.random(int(engaged.sum())) < preset.follow_after_engagement]
+    user_ids = interactions["user_id"].to_numpy()[picked]
+    source_ids = interactions["source_id"].to_numpy()[picked]
     initial_days = min(7, preset.days)
     if day < initial_days:
         n = rng.poisson(preset.initial_follows_per_user / initial_days, preset.users)
@@ -185,9 +213,17 @@ def draw_subscriptions(
         topics = pop.user_topics[users, 0]
         cdf = _topic_cdf(pop, day, preset.topics)
         sources = np.searchsorted(cdf, topics + rng.random(users.size) * 0.999999).clip(0, preset.sources - 1)
-        initial = pd.DataFrame({"user_id": pop.user_ids[users], "source_id": pop.source_ids[sources]})
-        follows = pd.concat([follows, initial], ignore_index=True)
-    follows = follows.drop_duplicates().sort_values(["user_id", "source_id"]).reset_index(drop=True)
-    seconds = rng.integers(0, SECONDS_PER_DAY, len(follows))
-    follows["ts"] = pd.Timestamp(date, tz="UTC") + pd.to_timedelta(seconds, unit="s")
-    return follows
+        user_ids = np.concatenate([user_ids, pop.user_ids[users]])
+        source_ids = np.concatenate([source_ids, pop.source_ids[sources]])
+    user_ids, source_ids = _distinct_pairs(user_ids, source_ids)
+    seconds = rng.integers(0, SECONDS_PER_DAY, user_ids.size)
+    return pd.DataFrame({"user_id": user_ids, "source_id": source_ids, "ts": _utc_stamps(date, seconds, 1_000_000_000)})
+
+
+def _distinct_pairs(user_ids: np.ndarray, source_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (user, source) pairs, sorted by user then source."""
+    order = np.lexsort((source_ids, user_ids))
+    users, sources = user_ids[order], source_ids[order]
+    first = np.ones(users.size, dtype=bool)
+    first[1:] = (users[1:] != users[:-1]) | (sources[1:] != sources[:-1])
+    return users[first], sources[first]

@@ -38,6 +38,14 @@ def test_round_trip_returns_the_registered_bytes_even_after_the_cache_is_lost(re
     assert copy.read_bytes() == day_file.read_bytes()
 
 
+def test_a_stored_file_changed_after_a_read_is_restored_on_the_next_read(registry, day_file):
+    registry.add("interactions", "2026-11-01", day_file)
+    stored = registry.path("interactions", "2026-11-01")
+    stored.chmod(0o644)  # DVC may leave its workspace copy read-only
+    stored.write_bytes(stored.read_bytes()[:-1] + b"x")
+    assert registry.path("interactions", "2026-11-01").read_bytes() == day_file.read_bytes()
+
+
 def test_missing_version_is_a_clear_error(registry, day_file):
     registry.add("interactions", "2026-11-01", day_file)
     with pytest.raises(RegistryError, match="'interactions' has no registered version '2026-12-01'.*2026-11-01"):

@@ -43,17 +43,25 @@ def build_user_source_features(
                    count(*) AS events,
                    min(age) AS days_since_last
             FROM events GROUP BY user_id, source_id
-        ), active AS (
-            SELECT user_id FROM pairs GROUP BY user_id HAVING sum(events) >= {int(min_user_interactions)}
-        )
+        ){_active_users(min_user_interactions)}
         SELECT p.user_id, p.source_id, CAST(p.weight AS DOUBLE) AS weight,
                CAST(p.events AS BIGINT) AS events, CAST(p.days_since_last AS BIGINT) AS days_since_last
-        FROM pairs p JOIN active USING (user_id)
+        FROM pairs p{" JOIN active USING (user_id)" if min_user_interactions > 1 else ""}
         WHERE p.weight > 0
         ORDER BY p.user_id, p.source_id
     """
     with duckdb.connect() as con:
-        return con.execute(query).df()
+        # Through Arrow, releasing each column once converted: DuckDB's own .df() holds both copies of the table at its peak.
+        return con.sql(query).to_arrow_table().to_pandas(self_destruct=True, split_blocks=True)
+
+
+def _active_users(min_user_interactions: int) -> str:
+    """The `active` users CTE when a minimum applies; every user of a pair has at least one event, so 1 needs no join."""
+    if min_user_interactions <= 1:
+        return ""
+    return f""", active AS (
+            SELECT user_id FROM pairs GROUP BY user_id HAVING sum(events) >= {int(min_user_interactions)}
+        )"""
 
 
 def read_pairs(files: Sequence[Path]) -> pd.DataFrame:
