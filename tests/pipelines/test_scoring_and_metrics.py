@@ -168,6 +168,8 @@ def test_popularity_baseline_matches_brute_force_with_exclusions():
     counts = np.asarray(train.sum(axis=0)).ravel()
     assert not exclude[np.repeat(np.arange(200), 5), items.ravel()].any()
     np.testing.assert_array_equal(counts[items], counts[expected])
+    # Blocks of users (each with its own candidate depth) give the lists of one pass over everyone.
+    np.testing.assert_array_equal(popularity_top_k(train, exclude, 5, block=7), items)
 
 
 def test_item_knn_recommends_what_users_with_the_same_sources_also_use():

@@ -217,16 +217,24 @@ def recommendation_table(
     )
 
 
-def popularity_top_k(train: sp.csr_matrix, exclude: sp.csr_matrix, k: int) -> np.ndarray:
+def popularity_top_k(train: sp.csr_matrix, exclude: sp.csr_matrix, k: int, block: int = 65_536) -> np.ndarray:
     """The baseline: every user gets the most popular sources they do not have, as indices (-1 pads)."""
     popularity = np.asarray((train > 0).sum(axis=0)).ravel()
-    n_users, n_sources = exclude.shape
-    # Everyone shares one ranking, so only the k + (most exclusions of any user) best sources can appear.
-    depth = min(n_sources, k + int(np.diff(exclude.indptr).max(initial=0)))
-    candidates = np.argsort(-popularity, kind="stable")[:depth]
+    ranking = np.argsort(-popularity, kind="stable")
+    items = np.full((exclude.shape[0], k), -1, dtype=np.int64)
+    for start in range(0, exclude.shape[0], block):
+        stop = min(start + block, exclude.shape[0])
+        items[start:stop] = _popular_allowed(ranking, exclude[start:stop], k)
+    return items
+
+
+def _popular_allowed(ranking: np.ndarray, exclude: sp.csr_matrix, k: int) -> np.ndarray:
+    """The first `k` sources of `ranking` each user of a block of users does not have (-1 pads)."""
+    # Everyone shares one ranking, so only the k + (most exclusions of any user here) best sources can appear.
+    candidates = ranking[:min(len(ranking), k + int(np.diff(exclude.indptr).max(initial=0)))]
     allowed = ~np.asarray(exclude[:, candidates].todense(), dtype=bool)
-    rank = np.where(allowed, np.cumsum(allowed, axis=1), 0)
-    items = np.full((n_users, k), -1, dtype=np.int64)
+    rank = np.where(allowed, np.cumsum(allowed, axis=1, dtype=np.int32), 0)
+    items = np.full((exclude.shape[0], k), -1, dtype=np.int64)
     rows, cols = np.nonzero((rank >= 1) & (rank <= k))
     items[rows, rank[rows, cols] - 1] = candidates[cols]
     return items
