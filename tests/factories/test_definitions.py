@@ -114,3 +114,18 @@ def test_every_job_runs_in_process():
     defs = build_definitions(load_settings())
     for job in defs.resolve_all_job_defs():
         assert job.executor_def.name == dg.in_process_executor.name, job.name
+
+
+def test_the_code_location_builds_once_until_its_configs_change(tmp_path, monkeypatch):
+    from ok_ml_assets.definitions import defs
+
+    text = (PROJECT_ROOT / "asset_configs" / "prod_discovery.yml").read_text()
+    (tmp_path / "prod_discovery.yml").write_text(text)
+    monkeypatch.setenv("OK_ML_CONFIGS_DIR", str(tmp_path))
+    first = defs()
+    assert defs() is first  # Dagster's loaders call the function twice in one process
+    copy = text.replace("experiment_name: prod_discovery", "experiment_name: prod_copy").replace(
+        "prod_discovery.recommendations", "prod_copy.recommendations")
+    (tmp_path / "prod_copy.yml").write_text(copy)
+    groups = {key.path[0] for key in defs().resolve_asset_graph().get_all_asset_keys()}
+    assert groups == {"prod_discovery", "prod_copy"}
