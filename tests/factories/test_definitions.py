@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -129,3 +130,11 @@ def test_the_code_location_builds_once_until_its_configs_change(tmp_path, monkey
     (tmp_path / "prod_copy.yml").write_text(copy)
     groups = {key.path[0] for key in defs().resolve_asset_graph().get_all_asset_keys()}
     assert groups == {"prod_discovery", "prod_copy"}
+
+
+def test_the_code_location_leaves_what_only_asset_bodies_need_unimported():
+    probe = ("import json, sys; from ok_ml_assets.definitions import build_definitions; build_definitions().resolve_asset_graph(); "
+             "print(json.dumps(sorted(m for m in sys.modules if '.' not in m)))")
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout))
+    unneeded = {"sklearn", "mlflow", "great_expectations", "pyspark", "optuna", "implicit"}
+    assert not loaded & unneeded, sorted(loaded & unneeded)
