@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from ok_ml_assets.configs import load_experiment_configs, require_cataloged_datasets
@@ -50,7 +52,33 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(*experiments, sensors, shared)
 
 
+def source_stamp(settings: Settings) -> tuple:
+    """What the definitions are built from: the settings, and the name, size and modification time of every config and the catalog."""
+    files = [*sorted(settings.configs_dir.glob("*.yml")), settings.catalog_path]
+    return repr(settings), tuple((str(path), *file_stamp(path)) for path in files)
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    """A file's modification time and size (zeros if it is missing: building then names the problem)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return 0, 0
+    return stat.st_mtime_ns, stat.st_size
+
+
+# The last definitions built by `defs`, by their source stamp: Dagster's loaders (`dagster asset list`, the code server)
+# call a @definitions function twice in one process, and each build of a hundred experiments takes seconds.
+_LAST_BUILT: dict[tuple, dg.Definitions] = {}
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     """The code location Dagster loads (lazily, so importing this module touches nothing)."""
-    return build_definitions()
+    settings = load_settings()
+    stamp = source_stamp(settings)
+    if stamp not in _LAST_BUILT:
+        built = build_definitions(settings)
+        _LAST_BUILT.clear()
+        _LAST_BUILT[stamp] = built
+    return _LAST_BUILT[stamp]

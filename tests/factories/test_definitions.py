@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -114,3 +115,26 @@ def test_every_job_runs_in_process():
     defs = build_definitions(load_settings())
     for job in defs.resolve_all_job_defs():
         assert job.executor_def.name == dg.in_process_executor.name, job.name
+
+
+def test_the_code_location_builds_once_until_its_configs_change(tmp_path, monkeypatch):
+    from ok_ml_assets.definitions import defs
+
+    text = (PROJECT_ROOT / "asset_configs" / "prod_discovery.yml").read_text()
+    (tmp_path / "prod_discovery.yml").write_text(text)
+    monkeypatch.setenv("OK_ML_CONFIGS_DIR", str(tmp_path))
+    first = defs()
+    assert defs() is first  # Dagster's loaders call the function twice in one process
+    copy = text.replace("experiment_name: prod_discovery", "experiment_name: prod_copy").replace(
+        "prod_discovery.recommendations", "prod_copy.recommendations")
+    (tmp_path / "prod_copy.yml").write_text(copy)
+    groups = {key.path[0] for key in defs().resolve_asset_graph().get_all_asset_keys()}
+    assert groups == {"prod_discovery", "prod_copy"}
+
+
+def test_the_code_location_leaves_what_only_asset_bodies_need_unimported():
+    probe = ("import json, sys; from ok_ml_assets.definitions import build_definitions; build_definitions().resolve_asset_graph(); "
+             "print(json.dumps(sorted(m for m in sys.modules if '.' not in m)))")
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout))
+    unneeded = {"sklearn", "mlflow", "great_expectations", "pyspark", "optuna", "implicit"}
+    assert not loaded & unneeded, sorted(loaded & unneeded)

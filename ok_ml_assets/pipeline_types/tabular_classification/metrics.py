@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, f1_score, log_loss, precision_recall_curve, recall_score, roc_auc_score
+
+# scikit-learn is imported in the functions that use it: at module level it cost the code location about a second, for
+# metrics only a training computes.
 
 
 def threshold_for_precision(labels: np.ndarray, scores: np.ndarray, target: float) -> float:
     """The lowest score threshold whose precision reaches `target` (most recall); the most precise one otherwise."""
+    from sklearn.metrics import precision_recall_curve
+
     precision, _, thresholds = precision_recall_curve(labels, scores)
     precision = precision[:-1]  # the curve's last point has no threshold
     reaching = np.flatnonzero(precision >= target)
@@ -30,6 +34,8 @@ def calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int) -> floa
 
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, bins: int) -> dict[str, float]:
     """ROC-AUC, PR-AUC, log loss, precision/recall/F1 at the threshold, calibration error and positive rate."""
+    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+
     predicted = scores >= threshold
     hits = float((predicted & (labels == 1)).sum())
     precision = hits / predicted.sum() if predicted.any() else 0.0
@@ -49,6 +55,8 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, bin
 
 def multiclass_metrics(labels: np.ndarray, probabilities: np.ndarray, classes: list[str], bins: int) -> dict[str, float]:
     """Macro ROC-AUC (one vs rest), macro PR-AUC, log loss, macro F1, accuracy, per-class recall and calibration."""
+    from sklearn.metrics import average_precision_score, f1_score, log_loss, recall_score, roc_auc_score
+
     predicted = probabilities.argmax(axis=1)
     onehot = np.eye(len(classes))[labels]
     present = [c for c in range(len(classes)) if 0 < onehot[:, c].sum() < len(labels)]

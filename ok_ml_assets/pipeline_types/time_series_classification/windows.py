@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
 from ok_ml_assets.pipeline_types.time_series_classification.config import Windows
 
@@ -96,6 +95,8 @@ def event_metrics(windows: pd.DataFrame, alerts: np.ndarray, step_points: int) -
 
 def alert_metrics(windows: pd.DataFrame, scores: np.ndarray, threshold: float, step_points: int) -> dict[str, float]:
     """Window-level PR-AUC and the event-level metrics of alerting at `threshold`."""
+    from sklearn.metrics import average_precision_score  # here: at module level it cost the code location about a second
+
     labels = windows["anomaly"].to_numpy()
     usable = np.isfinite(scores)
     has_both = labels[usable].min(initial=0) != labels[usable].max(initial=0)
