@@ -67,12 +67,14 @@ def same_json(left: bytes, right: bytes) -> bool:
 
 
 def assert_same_messages(got, expected) -> None:
-    """The same keys in the same order, each value JSON-equal to before (and of the same types: 1.0 stays a float)."""
+    """The same keys in the same order, each value JSON-equal to before (of the same types: 1.0 stays a float), and the
+    same bytes: the bulk encoders write numbers and strings exactly as json.dumps did."""
     got, expected = list(got), list(expected)
     assert [k for k, _ in got] == [k for k, _ in expected]
     for (_, value), (_, before) in zip(got, expected):
         assert same_json(value, before), (value, before)
         assert repr(json.loads(value)) == repr(json.loads(before)), (value, before)
+    assert [v for _, v in got] == [v for _, v in expected]
 
 
 def recommendation_table(users: int, seed: int, as_arrays: bool = False) -> pd.DataFrame:
@@ -98,6 +100,19 @@ def test_a_recommendation_message_is_pinned():
 @pytest.mark.parametrize("as_arrays", [False, True])
 def test_recommendations_encode_as_before(as_arrays):
     frame = recommendation_table(3_000, seed=1, as_arrays=as_arrays)
+    assert_same_messages(recommendation_payload.encode_messages(frame, PROVENANCE), recommendations_before(frame, PROVENANCE))
+
+
+def test_recommendations_of_other_shapes_encode_as_before():
+    frame = pd.DataFrame({"user_id": [1.0, 2.0, 3.0], "source_ids": [[7.9, 8], [2**70], ["12"]], "scores": [[0.5, 0.25], [0.1], [0.2]]})
+    assert_same_messages(recommendation_payload.encode_messages(frame, PROVENANCE), recommendations_before(frame, PROVENANCE))
+    uneven = pd.DataFrame({"user_id": [1, 2], "source_ids": [[7, 8, 9], [1]], "scores": [[0.5], [0.1]]})
+    assert_same_messages(recommendation_payload.encode_messages(uneven, PROVENANCE), recommendations_before(uneven, PROVENANCE))
+
+
+def test_recommendations_encode_across_chunks(monkeypatch):
+    monkeypatch.setattr(recommendation_payload, "CHUNK_ROWS", 7)
+    frame = recommendation_table(100, seed=4)
     assert_same_messages(recommendation_payload.encode_messages(frame, PROVENANCE), recommendations_before(frame, PROVENANCE))
 
 
