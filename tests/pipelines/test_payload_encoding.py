@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ok_ml_assets.lifecycle.publication import Provenance
+from ok_ml_assets.lifecycle import encoding
+from ok_ml_assets.lifecycle.publication import Provenance, rounded
 from ok_ml_assets.pipeline_types.recommendation_als import payload as recommendation_payload
 from ok_ml_assets.pipeline_types.tabular_classification import payload as classification_payload
 from ok_ml_assets.pipeline_types.time_series_classification import payload as anomaly_payload
@@ -165,3 +166,45 @@ def test_anomalies_encode_as_before(tz):
                           "metric": rng.choice(["latency_ms", "errors"], n), "window_end": ends,
                           "score": np.r_[EDGE_SCORES, rng.random(n - len(EDGE_SCORES))], "alert": rng.integers(0, 2, n)})
     assert_same_messages(anomaly_payload.encode_messages(frame, PROVENANCE), anomalies_before(frame, PROVENANCE))
+
+
+def test_the_popular_fallback_ranks_as_before():
+    frame = recommendation_table(2_000, seed=7)
+    frame["source_ids"] = [[s % 50 for s in sources] for sources in frame["source_ids"]]  # many ties in the counts
+    for table in (frame, frame.assign(source_ids=[np.array(s, dtype=np.int64) for s in frame["source_ids"]]), frame.iloc[:0]):
+        counts = table["source_ids"].explode().dropna().astype("int64").value_counts()
+        lists = max(len(table), 1)
+        expected = [{"source_id": int(s), "score": round(float(c) / lists, 6)} for s, c in counts.head(20).items()]
+        assert recommendation_payload.popular_fallback(table, 20)["items"] == expected
+
+
+def test_the_bulk_writer_writes_numbers_as_json_does():
+    rng = np.random.default_rng(8)
+    integers = np.r_[0, 1, 9, 10, 9999, 10_000, 10**8, 10**12, 2**63 - 1, rng.integers(0, 2**62, 5_000), rng.integers(0, 1000, 5_000)]
+    for width in (encoding.digits_needed(integers), 20):
+        rows = np.zeros((len(integers), width + 1), dtype=np.uint8)
+        encoding.write_integers(rows[:, :width], integers)
+        rows[:, width] = ord("\n")
+        assert encoding.values_of(rows) == [str(int(v)).encode() for v in integers]
+    scores = rounded(np.r_[EDGE_SCORES, rng.normal(0, 1, 5_000), rng.normal(0, 1e5, 5_000), -rng.random(5_000) * 1e-3,
+                           np.arange(-50, 50) / 8, [1e-4, -1e-4, 999_999_999.999999, -0.0]])
+    writable = encoding.writable_scores(scores)
+    assert writable.mean() > 0.9
+    layout = encoding.score_layout(scores, writable)
+    width = encoding.score_field_width(layout)
+    rows = np.zeros((len(scores), width + 1), dtype=np.uint8)
+    encoding.write_scores(rows[:, :width], np.where(writable, scores, 0.0), layout)
+    rows[:, width] = ord("\n")
+    written = encoding.values_of(rows)
+    assert [w for w, ok in zip(written, writable) if ok] == [json.dumps(float(s)).encode() for s in scores[writable]]
+
+
+def test_recommendations_with_wide_numbers_encode_as_before():
+    rng = np.random.default_rng(9)
+    frame = recommendation_table(500, seed=9)
+    frame["user_id"] = rng.integers(0, 2**62, len(frame))
+    frame["source_ids"] = [[int(rng.integers(0, 10**12)) for _ in s] for s in frame["source_ids"]]
+    frame["scores"] = [(rng.normal(0, 300, len(c)) / rng.choice([1, 10**4], len(c))).tolist() for c in frame["scores"]]
+    frame.loc[0, "user_id"] = -5
+    frame.at[1, "source_ids"], frame.at[1, "scores"] = [-3, 4], [0.5, 0.25]
+    assert_same_messages(recommendation_payload.encode_messages(frame, PROVENANCE), recommendations_before(frame, PROVENANCE))

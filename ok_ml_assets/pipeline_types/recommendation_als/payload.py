@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from itertools import chain
 
 import numpy as np
-import orjson
 import pandas as pd
 
-from ok_ml_assets.lifecycle.publication import Provenance, envelope, envelope_parts, json_friendly, message_key, rounded
+from ok_ml_assets.lifecycle import encoding
+from ok_ml_assets.lifecycle.publication import Provenance, envelope, envelope_parts, message_key, rounded
 
 MESSAGE_SCHEMA = "ok_ml.recommendations"
 MESSAGE_VERSION = 1
@@ -31,26 +31,55 @@ def encode_messages(recommendations: pd.DataFrame, provenance: Provenance) -> It
         yield from encode_chunk(recommendations.iloc[start:start + CHUNK_ROWS], parts, provenance)
 
 
-def encode_chunk(chunk: pd.DataFrame, parts: list[bytes], provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) of each user of a chunk: scores rounded in bulk, each list written by orjson into the envelope's parts."""
+def encode_chunk(chunk: pd.DataFrame, parts: list[bytes], provenance: Provenance) -> list[tuple[bytes, bytes]]:
+    """(key, value) of each user of a chunk, every value written at once as a row of bytes (see lifecycle.encoding)."""
     user_ids, source_lists, score_lists = chunk["user_id"].to_numpy(), chunk["source_ids"].tolist(), chunk["scores"].tolist()
     lengths = np.fromiter(map(len, source_lists), dtype=np.int64, count=len(chunk))
     sources, scores = flat(source_lists, lengths, score_lists)
-    if sources is None:
+    if sources is None or user_ids.dtype.kind != "i":
         # Lists of other shapes (mismatched lengths, ids that are not integers) keep the per-row encoder.
-        yield from ((message_key(u), message_value(u, s, c, provenance)) for u, s, c in zip(user_ids, source_lists, score_lists))
-        return
+        return [(message_key(u), message_value(u, s, c, provenance)) for u, s, c in zip(user_ids, source_lists, score_lists)]
     scores = rounded(scores)
-    ends = np.cumsum(lengths)
-    # A user with a score orjson would write differently from json (NaN, 1e-05) keeps the per-row encoder.
-    unlike = set(np.searchsorted(ends, np.flatnonzero(~json_friendly(scores)), side="right").tolist())
-    items = [{"source_id": s, "score": c} for s, c in zip(sources.tolist(), scores.tolist())]
+    rows = np.repeat(np.arange(len(chunk)), lengths)
+    # Users the bulk writer does not write as json.dumps would (negative ids, NaN or 1e-05 scores) keep the per-row encoder.
+    writable = encoding.writable_scores(scores)
+    odd = np.zeros(len(chunk), dtype=bool)
+    odd[user_ids < 0] = True
+    odd[rows[(sources < 0) | ~writable]] = True
+    rows = recommendation_rows(np.where(odd, 0, user_ids), lengths, np.where(sources < 0, 0, sources), scores, writable, parts)
+    values = encoding.values_of(rows)
+    keys = [b"%d" % user_id for user_id in user_ids.tolist()]
+    for row in np.flatnonzero(odd).tolist():
+        values[row] = message_value(user_ids[row], source_lists[row], score_lists[row], provenance)
+    return list(zip(keys, values))
+
+
+def recommendation_rows(user_ids: np.ndarray, lengths: np.ndarray, sources: np.ndarray, scores: np.ndarray, writable: np.ndarray,
+                        parts: list[bytes]) -> np.ndarray:
+    """One byte row per user: envelope, user id, then each (source, score) item in a fixed slot, absent slots NUL."""
     head, middle, tail = parts
-    for row, (user_id, end, length) in enumerate(zip(user_ids.tolist(), ends.tolist(), lengths.tolist())):
-        if row in unlike:
-            yield message_key(user_id), message_value(user_id, source_lists[row], score_lists[row], provenance)
-        else:
-            yield b"%d" % user_id, b"".join((head, b"%d" % user_id, middle, orjson.dumps(items[end - length:end]), tail))
+    opening, between = b',{"source_id":', b',"score":'
+    users, slots = len(user_ids), int(lengths.max()) if len(lengths) else 0
+    user_width, source_width = encoding.digits_needed(user_ids), encoding.digits_needed(sources)
+    layout = encoding.score_layout(scores, writable)
+    score_width = encoding.score_field_width(layout)
+    slot = len(opening) + source_width + len(between) + score_width + 1
+    rows = np.empty((users, len(head) + user_width + len(middle) + 1 + slots * slot + 1 + len(tail) + 1), dtype=np.uint8)
+    at = encoding.fill(rows, 0, head)
+    encoding.write_integers(rows[:, at:at + user_width], user_ids)
+    at = encoding.fill(rows, at + user_width, middle + b"[")
+    items = rows[:, at:at + slots * slot].reshape(users, slots, slot)
+    encoding.fill(rows, at + slots * slot, b"]" + tail + b"\n")
+    dense_sources, dense_scores = encoding.dense(lengths, sources, slots), encoding.dense(lengths, np.where(writable, scores, 0.0), slots)
+    at = encoding.fill(items, 0, opening)
+    encoding.write_integers(items[..., at:at + source_width], dense_sources)
+    at = encoding.fill(items, at + source_width, between)
+    encoding.write_scores(items[..., at:at + score_width], dense_scores, layout)
+    encoding.fill(items, at + score_width, b"}")
+    if slots:
+        items[:, 0, 0] = encoding.NUL  # no comma before the first item
+    items[np.arange(slots) >= lengths[:, None]] = encoding.NUL
+    return rows
 
 
 def flat(source_lists: list, lengths: np.ndarray, score_lists: list) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -65,7 +94,9 @@ def flat(source_lists: list, lengths: np.ndarray, score_lists: list) -> tuple[np
 
 def popular_fallback(recommendations: pd.DataFrame, top_k: int) -> dict:
     """The `top_k` sources in the most lists of the batch, scored by their share of lists."""
-    counts = recommendations["source_ids"].explode().dropna().astype("int64").value_counts()
+    # The lists' ids in order, as explode() lists them (without its NaN for an empty list): value_counts ranks them alike.
+    ids = np.asarray(list(chain.from_iterable(recommendations["source_ids"])))
+    counts = pd.Series(ids).dropna().astype("int64").value_counts()
     lists = max(len(recommendations), 1)
     items = [{"source_id": int(s), "score": round(float(c) / lists, 6)} for s, c in counts.head(top_k).items()]
     return {"items": items, "source": "most recommended sources of this batch"}
