@@ -6,7 +6,8 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -117,6 +118,22 @@ def envelope_parts(schema: str, version: int, fields: Sequence[str], provenance:
 def json_value(value) -> bytes:
     """A value as the envelope writes it (json.dumps, so non-ASCII escaped and NaN as NaN)."""
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def encoded_ahead(chunks: Iterable[Callable[[], list[tuple[bytes, bytes]]]]) -> Iterator[tuple[bytes, bytes]]:
+    """The messages of each chunk in turn, the next chunk encoding on a helper thread while the current one is sent.
+
+    Bulk encoding spends its time in numpy, which releases the GIL, so it overlaps with the send loop; one chunk ahead
+    at most, so no more than two chunks are ever held encoded."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ok-ml-encode") as pool:
+        ahead = None
+        for chunk in chunks:
+            following = pool.submit(chunk)
+            if ahead is not None:
+                yield from ahead.result()
+            ahead = following
+        if ahead is not None:
+            yield from ahead.result()
 
 
 def message_key(entity_id: int) -> bytes:

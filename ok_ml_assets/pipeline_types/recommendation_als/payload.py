@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from itertools import chain
 
 import numpy as np
 import pandas as pd
 
 from ok_ml_assets.lifecycle import encoding
-from ok_ml_assets.lifecycle.publication import Provenance, envelope, envelope_parts, message_key, rounded
+from ok_ml_assets.lifecycle.publication import Provenance, encoded_ahead, envelope, envelope_parts, message_key, rounded
 
 MESSAGE_SCHEMA = "ok_ml.recommendations"
 MESSAGE_VERSION = 1
@@ -27,8 +28,8 @@ def message_value(user_id: int, source_ids: list, scores: list, provenance: Prov
 def encode_messages(recommendations: pd.DataFrame, provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:
     """(key, value) of every row of the recommendation table, encoded a chunk of users at a time."""
     parts = envelope_parts(MESSAGE_SCHEMA, MESSAGE_VERSION, ("user_id", "items"), provenance)
-    for start in range(0, len(recommendations), CHUNK_ROWS):
-        yield from encode_chunk(recommendations.iloc[start:start + CHUNK_ROWS], parts, provenance)
+    return encoded_ahead(partial(encode_chunk, recommendations.iloc[start:start + CHUNK_ROWS], parts, provenance)
+                         for start in range(0, len(recommendations), CHUNK_ROWS))
 
 
 def encode_chunk(chunk: pd.DataFrame, parts: list[bytes], provenance: Provenance) -> list[tuple[bytes, bytes]]:
