@@ -128,3 +128,35 @@ def dense(lengths: np.ndarray, flat: np.ndarray, slots: int) -> np.ndarray:
 def values_of(rows: np.ndarray) -> list[bytes]:
     """The values written in byte rows (each ending with a newline): NULs dropped, split at the newlines."""
     return rows.tobytes().replace(b"\0", b"").split(b"\n")[:-1]
+
+
+def score_texts(values) -> list[bytes]:
+    """json.dumps(round(float(v), 6)) of each value, as bytes, written in bulk (json.dumps itself for NaN, 1e-05 and the like)."""
+    from ok_ml_assets.lifecycle.publication import json_value, rounded
+
+    scores = rounded(values)
+    writable = writable_scores(scores)
+    layout = score_layout(scores, writable)
+    width = score_field_width(layout)
+    rows = np.empty((len(scores), width + 1), dtype=np.uint8)
+    write_scores(rows[:, :width], np.where(writable, scores, 0.0), layout)
+    rows[:, width] = NEWLINE
+    texts = values_of(rows)
+    for i in np.flatnonzero(~writable).tolist():
+        texts[i] = json_value(float(scores[i]))
+    return texts
+
+
+def text_column(values, to_text) -> list[bytes]:
+    """to_text(v) of each value, computed once per distinct value."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    texts = [to_text(unique) for unique in uniques]
+    return [texts[code] for code in codes.tolist()]
+
+
+def value_template(parts: list[bytes], fields: list[bytes]) -> bytes:
+    """A bytes %-template of a value: the envelope's parts (their % escaped) around each field's conversion (%d, %b)."""
+    escaped = [part.replace(b"%", b"%%") for part in parts]
+    return b"".join(piece for pair in zip(escaped, [*fields, b""]) for piece in pair)
