@@ -171,7 +171,8 @@ def test_anomalies_encode_as_before(tz):
 def test_the_popular_fallback_ranks_as_before():
     frame = recommendation_table(2_000, seed=7)
     frame["source_ids"] = [[s % 50 for s in sources] for sources in frame["source_ids"]]  # many ties in the counts
-    for table in (frame, frame.assign(source_ids=[np.array(s, dtype=np.int64) for s in frame["source_ids"]]), frame.iloc[:0]):
+    with_none = frame.assign(source_ids=[[*s, None] for s in frame["source_ids"]])
+    for table in (frame, frame.assign(source_ids=[np.array(s, dtype=np.int64) for s in frame["source_ids"]]), frame.iloc[:0], with_none):
         counts = table["source_ids"].explode().dropna().astype("int64").value_counts()
         lists = max(len(table), 1)
         expected = [{"source_id": int(s), "score": round(float(c) / lists, 6)} for s, c in counts.head(20).items()]

@@ -16,7 +16,7 @@ MESSAGE_SCHEMA = "ok_ml.recommendations"
 MESSAGE_VERSION = 1
 # Users encoded at once: big enough to amortise the bulk steps, small enough that only a slice of the table is ever
 # held encoded (the large preset publishes a million users).
-CHUNK_ROWS = 20_000
+CHUNK_ROWS = 4_000
 
 
 def message_value(user_id: int, source_ids: list, scores: list, provenance: Provenance) -> bytes:
@@ -72,11 +72,11 @@ def recommendation_rows(user_ids: np.ndarray, lengths: np.ndarray, sources: np.n
     items = rows[:, at:at + slots * slot].reshape(users, slots, slot)
     encoding.fill(rows, at + slots * slot, b"]" + tail + b"\n")
     dense_sources, dense_scores = encoding.dense(lengths, sources, slots), encoding.dense(lengths, np.where(writable, scores, 0.0), slots)
-    at = encoding.fill(items, 0, opening)
+    encoding.fill(items, 0, opening + bytes(source_width) + between + bytes(score_width) + b"}")
+    at = len(opening)
     encoding.write_integers(items[..., at:at + source_width], dense_sources)
-    at = encoding.fill(items, at + source_width, between)
+    at += source_width + len(between)
     encoding.write_scores(items[..., at:at + score_width], dense_scores, layout)
-    encoding.fill(items, at + score_width, b"}")
     if slots:
         items[:, 0, 0] = encoding.NUL  # no comma before the first item
     items[np.arange(slots) >= lengths[:, None]] = encoding.NUL
@@ -84,20 +84,29 @@ def recommendation_rows(user_ids: np.ndarray, lengths: np.ndarray, sources: np.n
 
 
 def flat(source_lists: list, lengths: np.ndarray, score_lists: list) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Every source id and score of the chunk in one array each; (None, None) unless the lists pair up and the ids are ints."""
+    """Every source id (int() of each, as int64) and score of the chunk in one array each; (None, None) unless the lists
+    pair up and every id fits."""
+    total = int(lengths.sum())
     if not np.array_equal(np.fromiter(map(len, score_lists), dtype=np.int64, count=len(score_lists)), lengths):
         return None, None
-    sources = np.asarray(list(chain.from_iterable(source_lists)))
-    if len(sources) and not (sources.dtype.kind == "i" or (sources.dtype.kind == "u" and sources.dtype.itemsize < 8)):
+    try:
+        sources = np.fromiter(chain.from_iterable(source_lists), dtype=np.int64, count=total)
+    except (TypeError, ValueError, OverflowError):
         return None, None
-    return sources.astype(np.int64), np.fromiter(chain.from_iterable(score_lists), dtype=np.float64, count=len(sources))
+    return sources, np.fromiter(chain.from_iterable(score_lists), dtype=np.float64, count=total)
 
 
 def popular_fallback(recommendations: pd.DataFrame, top_k: int) -> dict:
     """The `top_k` sources in the most lists of the batch, scored by their share of lists."""
-    # The lists' ids in order, as explode() lists them (without its NaN for an empty list): value_counts ranks them alike.
-    ids = np.asarray(list(chain.from_iterable(recommendations["source_ids"])))
-    counts = pd.Series(ids).dropna().astype("int64").value_counts()
+    counts = listed_ids(recommendations["source_ids"]).value_counts()
     lists = max(len(recommendations), 1)
     items = [{"source_id": int(s), "score": round(float(c) / lists, 6)} for s, c in counts.head(top_k).items()]
     return {"items": items, "source": "most recommended sources of this batch"}
+
+
+def listed_ids(lists: pd.Series) -> pd.Series:
+    """Every id of the lists in order, as int64: what explode().dropna().astype("int64") gives, without its per-row objects."""
+    try:
+        return pd.Series(np.fromiter(chain.from_iterable(lists), dtype=np.int64))
+    except (TypeError, ValueError, OverflowError):
+        return lists.explode().dropna().astype("int64")
