@@ -9,6 +9,9 @@ values, written byte for byte as json.dumps writes them.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+
+from ok_ml_assets.lifecycle.publication import json_value, rounded
 
 NUL, NEWLINE = 0, ord("\n")
 SCALE = 10**6  # scores are published as round(x, 6)
@@ -132,8 +135,6 @@ def values_of(rows: np.ndarray) -> list[bytes]:
 
 def score_texts(values) -> list[bytes]:
     """json.dumps(round(float(v), 6)) of each value, as bytes, written in bulk (json.dumps itself for NaN, 1e-05 and the like)."""
-    from ok_ml_assets.lifecycle.publication import json_value, rounded
-
     scores = rounded(values)
     writable = writable_scores(scores)
     layout = score_layout(scores, writable)
@@ -149,8 +150,6 @@ def score_texts(values) -> list[bytes]:
 
 def text_column(values, to_text) -> list[bytes]:
     """to_text(v) of each value, computed once per distinct value."""
-    import pandas as pd
-
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     texts = [to_text(unique) for unique in uniques]
     return [texts[code] for code in codes.tolist()]

@@ -82,12 +82,6 @@ def rounded(values, digits: int = 6) -> np.ndarray:
     return result
 
 
-def json_friendly(values: np.ndarray) -> np.ndarray:
-    """Where orjson writes a float as json.dumps does: finite and not in json's exponent range (0 < |v| < 1e-4)."""
-    magnitude = np.abs(values)
-    return np.isfinite(values) & ((magnitude >= 1e-4) | (magnitude == 0))
-
-
 def envelope(schema: str, version: int, body: dict, provenance: Provenance) -> bytes:
     """A published value: the schema and its version, the type's fields, then where it came from, as compact JSON."""
     return json.dumps(
@@ -121,10 +115,9 @@ def json_value(value) -> bytes:
 
 
 def encoded_ahead(chunks: Iterable[Callable[[], list[tuple[bytes, bytes]]]]) -> Iterator[tuple[bytes, bytes]]:
-    """The messages of each chunk in turn, the next chunk encoding on a helper thread while the current one is sent.
-
-    Bulk encoding spends its time in numpy, which releases the GIL, so it overlaps with the send loop; one chunk ahead
-    at most, so no more than two chunks are ever held encoded."""
+    """The messages of each chunk in turn, the next chunk encoding on a helper thread while the current one is sent."""
+    # Bulk encoding spends most of its time in numpy, which releases the GIL, so it overlaps with the send loop; one
+    # chunk ahead at most, so no more than two chunks are ever held encoded.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ok-ml-encode") as pool:
         ahead = None
         for chunk in chunks:
