@@ -109,6 +109,27 @@ def encoded_rollout(config: ExperimentConfig, table: pd.DataFrame, provenance: P
     return list(pipeline_type(config.pipeline_type).encode_messages(config, rollout[rollout["arm"] == ROLLOUT], provenance))
 
 
+def stages(config: ExperimentConfig, table: pd.DataFrame, provenance: Provenance) -> dict[str, float]:
+    """Seconds of the product's steps before the broker (rollout arms, fallback, encoding), and of the old encoding."""
+    kind, timings = pipeline_type(config.pipeline_type), {}
+    started = time.perf_counter()
+    arms = with_arms(table, config.publication, "2026-11-29")
+    rollout = arms[arms["arm"] == ROLLOUT]
+    timings["rollout arms (sha256 per user)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    kind.fallback(config, rollout)
+    timings["fallback (most recommended sources)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in kind.encode_messages(config, rollout, provenance):
+        pass
+    timings["encoding, product (bulk, chunked)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in messages_before(rollout, provenance):
+        pass
+    timings["encoding, before (per-row json.dumps)"] = time.perf_counter() - started
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200_000)
@@ -142,6 +163,9 @@ def main() -> None:
     print(f"{'path':50} {'seconds':>8} {'msg/s':>10} {'MB/s':>7} {'vs bare':>8}")
     for name, seconds in best.items():
         print(f"{name:50} {seconds:8.2f} {len(messages) / seconds:10,.0f} {size / seconds / 1e6:7.1f} {bare / seconds:8.2f}")
+    print(f"{'where the product spends it (no broker)':50} {'seconds':>8}")
+    for name, seconds in stages(base, table, provenance).items():
+        print(f"{name:50} {seconds:8.2f}")
     product = best["product (publish_rollout, DataFrame to commit)"]
     record(f"publication, {args.users // 1000}k users x top-{args.top_k} (msg/s)", len(messages) / product, len(messages) / bare, "msg/s",
            "bare transactional producer", "at least 0.7x")
