@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,7 +53,33 @@ def rollout_bucket(entity_id: int, salt: str) -> float:
 
 def in_rollout(entity_ids: np.ndarray, fraction: float, salt: str) -> np.ndarray:
     """True for entities in the rollout arm: the same ones for the same salt and fraction, on every run."""
-    return np.fromiter((rollout_bucket(int(u), salt) < fraction for u in entity_ids), dtype=bool, count=len(entity_ids))
+    prefix = f"{salt}:".encode()
+    sha256 = hashlib.sha256
+    # rollout_bucket per entity, in bulk: only the hashing stays a Python loop; the 8-byte heads become floats at once.
+    heads = b"".join([sha256(prefix + b"%d" % entity_id).digest()[:8] for entity_id in integers(entity_ids)])
+    buckets = np.frombuffer(heads, dtype=">u8").astype(np.float64) / 2**64
+    return buckets < fraction
+
+
+def integers(values) -> list[int]:
+    """The values as Python ints, as int() makes them (numeric strings included)."""
+    array = np.asarray(values)
+    return array.tolist() if array.dtype.kind in "iu" else [int(v) for v in array]
+
+
+def rounded(values, digits: int = 6) -> np.ndarray:
+    """round(float(v), digits) of every value, bit for bit as Python rounds it, in bulk."""
+    values = np.asarray(values, dtype=np.float64)
+    scale = 10.0**digits
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = values * scale
+        result = np.rint(scaled) / scale
+        # Below 2**32 the product errs by under 5e-7, so it rounds like the exact value unless it lies that close to a half;
+        # those, the large and the non-finite are rounded by Python.
+        doubtful = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6) | ~(np.abs(scaled) < 2.0**32)
+    for i in np.flatnonzero(doubtful):
+        result[i] = round(float(values[i]), digits)
+    return result
 
 
 def envelope(schema: str, version: int, body: dict, provenance: Provenance) -> bytes:
@@ -68,6 +96,37 @@ def envelope(schema: str, version: int, body: dict, provenance: Provenance) -> b
         },
         separators=(",", ":"),
     ).encode()
+
+
+def envelope_parts(schema: str, version: int, fields: Sequence[str], provenance: Provenance) -> list[bytes]:
+    """The envelope's bytes around its body's fields, in order: a bulk encoder writes part, field, part, ..., part."""
+    marker = f"@@ok_ml_field_{uuid.uuid4().hex}_{{}}@@"
+    whole = envelope(schema, version, {name: marker.format(i) for i, name in enumerate(fields)}, provenance)
+    parts = []
+    for i in range(len(fields)):
+        before, whole = whole.split(f'"{marker.format(i)}"'.encode())
+        parts.append(before)
+    return [*parts, whole]
+
+
+def json_value(value) -> bytes:
+    """A value as the envelope writes it (json.dumps, so non-ASCII escaped and NaN as NaN)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def encoded_ahead(chunks: Iterable[Callable[[], list[tuple[bytes, bytes]]]]) -> Iterator[tuple[bytes, bytes]]:
+    """The messages of each chunk in turn, the next chunk encoding on a helper thread while the current one is sent."""
+    # Bulk encoding spends most of its time in numpy, which releases the GIL, so it overlaps with the send loop; one
+    # chunk ahead at most, so no more than two chunks are ever held encoded.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ok-ml-encode") as pool:
+        ahead = None
+        for chunk in chunks:
+            following = pool.submit(chunk)
+            if ahead is not None:
+                yield from ahead.result()
+            ahead = following
+        if ahead is not None:
+            yield from ahead.result()
 
 
 def message_key(entity_id: int) -> bytes:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import time
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import dagster as dg
+import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+
+# Delivery reports are served every POLL_EVERY messages (and when the queue is full): a poll per message costs a call each.
+POLL_EVERY = 1_000
 
 
 class BrokerUnreachable(RuntimeError):
@@ -36,13 +41,39 @@ class PublicationReport:
         """Delivered messages per wall-clock second."""
         return self.messages / self.seconds if self.seconds else 0.0
 
-    def record(self, partition: int, offset: int, size: int) -> None:
-        """Account one acknowledged message."""
-        low, high = self.offsets.get(partition, (offset, offset))
-        self.offsets[partition] = (min(low, offset), max(high, offset))
-        self.counts[partition] = self.counts.get(partition, 0) + 1
-        self.messages += 1
+    def record(self, partitions: np.ndarray, offsets: np.ndarray, size: int) -> None:
+        """Account the acknowledged messages: their partitions and offsets, in delivery order, and their bytes."""
+        for partition in np.unique(partitions).tolist():
+            mine = offsets[partitions == partition]
+            self.offsets[partition] = (int(mine.min()), int(mine.max()))
+            self.counts[partition] = len(mine)
+        self.messages += len(offsets)
         self.bytes += size
+
+
+class Acknowledgements:
+    """The delivery reports of a publication: each acknowledged message's partition and offset, and every failure."""
+
+    def __init__(self) -> None:
+        self.failures: list = []
+        self.partitions, self.offsets = array("q"), array("q")
+
+    def callback(self):
+        """The on_delivery callback: as little work per message as the reports allow (it runs once per message)."""
+        failures, partition, offset = self.failures, self.partitions.append, self.offsets.append
+
+        def on_delivery(error, message) -> None:
+            if error is None:
+                partition(message.partition())
+                offset(message.offset())
+            else:
+                failures.append(error)
+
+        return on_delivery
+
+    def delivered(self) -> tuple[np.ndarray, np.ndarray]:
+        """(partitions, offsets) of the acknowledged messages."""
+        return np.frombuffer(self.partitions, dtype=np.int64), np.frombuffer(self.offsets, dtype=np.int64)
 
 
 def abort(producer: Producer, topic: str, cause: BaseException) -> None:
@@ -98,31 +129,28 @@ class KafkaResource(dg.ConfigurableResource):
             if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
 
+    def producer_config(self, topic: str) -> dict:
+        """The transactional producer's settings for a topic."""
+        return {
+            **self.client_config(),
+            # One id per topic: a second publisher to the same topic fences the first instead of interleaving.
+            "transactional.id": f"ok-ml-{topic}",
+            "enable.idempotence": True,
+            "acks": "all",
+            "compression.type": "lz4",
+            "linger.ms": 20,
+            "batch.size": 1 << 20,
+            "delivery.timeout.ms": self.delivery_timeout_ms,
+            "transaction.timeout.ms": self.delivery_timeout_ms + 60_000,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+
     def publish(self, topic: str, messages: Iterable[tuple[bytes, bytes]], trailers=None) -> PublicationReport:
         """Send keyed messages, then the trailers made from what each partition got, in one transaction; commit only if
         every delivery report is a success."""
-        producer = Producer(
-            {
-                **self.client_config(),
-                # One id per topic: a second publisher to the same topic fences the first instead of interleaving.
-                "transactional.id": f"ok-ml-{topic}",
-                "enable.idempotence": True,
-                "acks": "all",
-                "compression.type": "lz4",
-                "linger.ms": 20,
-                "batch.size": 1 << 20,
-                "delivery.timeout.ms": self.delivery_timeout_ms,
-                "transaction.timeout.ms": self.delivery_timeout_ms + 60_000,
-                "queue.buffering.max.messages": 1_000_000,
-            }
-        )
-        report, failures = PublicationReport(), []
-
-        def on_delivery(error, message) -> None:
-            if error is not None:
-                failures.append(error)
-            else:
-                report.record(message.partition(), message.offset(), len(message.value()) + len(message.key()))
+        producer = Producer(self.producer_config(topic))
+        report, acknowledgements = PublicationReport(), Acknowledgements()
+        failures = acknowledgements.failures
 
         def on_trailer(error, _message) -> None:
             if error is not None:
@@ -132,9 +160,9 @@ class KafkaResource(dg.ConfigurableResource):
         producer.init_transactions(30)
         producer.begin_transaction()
         try:
-            for key, value in messages:
-                self._produce(producer, topic, key, value, on_delivery)
+            size = self._produce_all(producer, topic, messages, acknowledgements.callback())
             self._flush(producer, topic, failures)
+            report.record(*acknowledgements.delivered(), size)
             if trailers is not None:
                 partitions = sorted(producer.list_topics(topic, timeout=30).topics[topic].partitions)
                 for partition, key, value in trailers(dict(report.counts), partitions):
@@ -157,11 +185,17 @@ class KafkaResource(dg.ConfigurableResource):
             )
 
     @staticmethod
-    def _produce(producer: Producer, topic: str, key: bytes, value: bytes, on_delivery) -> None:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
-                producer.poll(0)
-                return
-            except BufferError:
-                producer.poll(0.1)
+    def _produce_all(producer: Producer, topic: str, messages: Iterable[tuple[bytes, bytes]], on_delivery) -> int:
+        """Queue every message, serving delivery reports every POLL_EVERY messages and whenever the queue is full; their bytes."""
+        produce, poll, size = producer.produce, producer.poll, 0
+        for queued, (key, value) in enumerate(messages, 1):
+            while True:
+                try:
+                    produce(topic, value, key, on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    poll(0.1)
+            size += len(key) + len(value)
+            if queued % POLL_EVERY == 0:
+                poll(0)
+        return size
