@@ -93,13 +93,15 @@ def import_seconds(*texts: str) -> float:
 
 def run_product(preset: str, home: Path, env: dict[str, str]) -> dict:
     """`ok-ml run` of prod_discovery in an empty home on the registered world: wall, imports and step times."""
+    log = home / "logs" / "ok-ml.log"
+    # The log is appended to: only what this run wrote counts.
+    offset = log.stat().st_size if log.exists() else 0
     started = time.perf_counter()
     proc = subprocess.run([str(BIN / "ok-ml"), "run", "--preset", preset, "--experiment", "prod_discovery"],
                           env={**os.environ, **env, "OK_ML_HOME": str(home), "PYTHONPROFILEIMPORTTIME": "1", "DAGSTER_HOME": ""},
                           capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - started
-    log = home / "logs" / "ok-ml.log"
-    log_text = log.read_text() if log.exists() else ""
+    log_text = log.read_bytes()[offset:].decode(errors="replace") if log.exists() else ""
     if proc.returncode != 0:
         sys.exit(f"ok-ml run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     steps = {name: float(seconds) for name, seconds in STEP.findall(proc.stdout)}
