@@ -114,14 +114,16 @@ def json_value(value) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def encoded_ahead(chunks: Iterable[Callable[[], list[tuple[bytes, bytes]]]]) -> Iterator[tuple[bytes, bytes]]:
-    """The messages of each chunk in turn, the next chunk encoding on a helper thread while the current one is sent."""
+def encoded_ahead(table: pd.DataFrame, rows: int, encode: Callable[[pd.DataFrame], list[tuple[bytes, bytes]]]
+                  ) -> Iterator[tuple[bytes, bytes]]:
+    """The messages of a table encoded `rows` at a time, the next chunk encoding on a helper thread while the current one
+    is sent."""
     # Bulk encoding spends most of its time in numpy, which releases the GIL, so it overlaps with the send loop; one
     # chunk ahead at most, so no more than two chunks are ever held encoded.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ok-ml-encode") as pool:
         ahead = None
-        for chunk in chunks:
-            following = pool.submit(chunk)
+        for start in range(0, len(table), rows):
+            following = pool.submit(encode, table.iloc[start:start + rows])
             if ahead is not None:
                 yield from ahead.result()
             ahead = following

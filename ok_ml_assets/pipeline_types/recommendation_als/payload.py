@@ -28,8 +28,7 @@ def message_value(user_id: int, source_ids: list, scores: list, provenance: Prov
 def encode_messages(recommendations: pd.DataFrame, provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:
     """(key, value) of every row of the recommendation table, encoded a chunk of users at a time."""
     parts = envelope_parts(MESSAGE_SCHEMA, MESSAGE_VERSION, ("user_id", "items"), provenance)
-    return encoded_ahead(partial(encode_chunk, recommendations.iloc[start:start + CHUNK_ROWS], parts, provenance)
-                         for start in range(0, len(recommendations), CHUNK_ROWS))
+    return encoded_ahead(recommendations, CHUNK_ROWS, partial(encode_chunk, parts=parts, provenance=provenance))
 
 
 def encode_chunk(chunk: pd.DataFrame, parts: list[bytes], provenance: Provenance) -> list[tuple[bytes, bytes]]:

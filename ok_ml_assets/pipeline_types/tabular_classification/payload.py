@@ -41,8 +41,8 @@ def message_value(entity_id: int, label: str, score: float, flagged: int, classe
 def encode_messages(predictions: pd.DataFrame, id_column: str, classes: list[str], provenance: Provenance) -> Iterator[tuple[bytes, bytes]]:
     """(key, value) of every row of the prediction table, encoded a chunk of entities at a time."""
     parts = envelope_parts(MESSAGE_SCHEMA, MESSAGE_VERSION, FIELDS, provenance)
-    return encoded_ahead(partial(encode_chunk, predictions.iloc[start:start + CHUNK_ROWS], id_column, classes, parts, provenance)
-                         for start in range(0, len(predictions), CHUNK_ROWS))
+    return encoded_ahead(predictions, CHUNK_ROWS,
+                         partial(encode_chunk, id_column=id_column, classes=classes, parts=parts, provenance=provenance))
 
 
 def encode_chunk(chunk: pd.DataFrame, id_column: str, classes: list[str], parts: list[bytes], provenance: Provenance

@@ -21,8 +21,7 @@ def encode_messages(predictions: pd.DataFrame, provenance: Provenance) -> Iterat
     """(key, value) of every series' prediction, keyed by series id, encoded a chunk of series at a time."""
     template = encoding.value_template(envelope_parts(MESSAGE_SCHEMA, MESSAGE_VERSION, FIELDS, provenance),
                                        [b"%d", b"%b", b"%b", b"%b", b"%b", b"%b"])
-    return encoded_ahead(partial(encode_chunk, predictions.iloc[start:start + CHUNK_ROWS], template)
-                         for start in range(0, len(predictions), CHUNK_ROWS))
+    return encoded_ahead(predictions, CHUNK_ROWS, partial(encode_chunk, template=template))
 
 
 def encode_chunk(chunk: pd.DataFrame, template: bytes) -> list[tuple[bytes, bytes]]:
