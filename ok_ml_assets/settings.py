@@ -26,6 +26,11 @@ class Settings:
     kafka_security: dict[str, str]
     dagster_ui_url: str
     mlflow_ui_url: str
+    spark_master: str = "local[*]"
+    spark_dir: Path = PROJECT_ROOT / ".ok_ml" / "spark"
+    spark_conf: tuple[tuple[str, str], ...] = ()
+    spark_ui_port: int = 4040
+    engine: str | None = None
 
 
 def _path(var: str, default: Path) -> Path:
@@ -65,4 +70,21 @@ def load_settings() -> Settings:
         kafka_security=kafka_security_from_env(),
         dagster_ui_url=(os.environ.get("OK_ML_DAGSTER_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
         mlflow_ui_url=(os.environ.get("OK_ML_MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        spark_master=os.environ.get("OK_ML_SPARK_MASTER") or "local[*]",
+        spark_dir=_path("OK_ML_SPARK_DIR", home / "spark"),
+        spark_conf=spark_conf_from_env(),
+        spark_ui_port=int(os.environ.get("OK_ML_SPARK_UI_PORT") or 4040),
+        engine=os.environ.get("OK_ML_ENGINE") or None,
     )
+
+
+def spark_conf_from_env() -> tuple[tuple[str, str], ...]:
+    """Extra Spark settings from OK_ML_SPARK_CONF: `key=value` pairs separated by spaces or commas (a cluster's deploy settings)."""
+    text = os.environ.get("OK_ML_SPARK_CONF", "").replace(",", " ")
+    pairs = []
+    for item in text.split():
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("spark."):
+            raise ValueError(f"OK_ML_SPARK_CONF: {item!r} is not a spark.<name>=<value> setting")
+        pairs.append((key, value))
+    return tuple(pairs)

@@ -1,0 +1,106 @@
+"""The Spark side of the engine seam: the session's settings, the Dagster resource that owns it, and table helpers.
+
+One session per run process: the resource creates it on first use (never at import) and stops it when the run ends.
+Outside Dagster (reproduction, benchmarks) `session()` makes the same session from the same settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import DataFrame, SparkSession
+
+from ok_ml_assets.settings import Settings, load_settings
+
+LOOPBACK = "127.0.0.1"
+
+
+def spark_config(settings: Settings) -> dict[str, str]:
+    """The session's settings: the master, loopback-only driver, a project-local warehouse and event log, then OK_ML_SPARK_CONF."""
+    events = settings.spark_dir / "events"
+    config = {
+        "spark.master": settings.spark_master,
+        "spark.app.name": "ok-ml-assets",
+        "spark.driver.host": LOOPBACK,
+        "spark.driver.bindAddress": LOOPBACK,
+        "spark.ui.port": str(settings.spark_ui_port),
+        "spark.sql.warehouse.dir": str(settings.spark_dir / "warehouse"),
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": events.as_uri(),
+        "spark.local.dir": str(settings.spark_dir / "tmp"),
+        # A local session's default of 200 shuffle partitions is 200 tiny tasks per join on a laptop-sized input.
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "65536",
+        "spark.driver.memory": "4g",
+        "spark.ui.showConsoleProgress": "false",
+    }
+    config.update(dict(settings.spark_conf))
+    return config
+
+
+def prepare_dirs(config: dict[str, str]) -> None:
+    """Create the event-log and scratch folders a local session writes to (Spark refuses a missing event-log folder)."""
+    for key in ("spark.eventLog.dir", "spark.local.dir", "spark.sql.warehouse.dir"):
+        value = config.get(key, "")
+        if value.startswith("file:"):
+            value = value.removeprefix("file://")
+        if value and "://" not in value:
+            Path(value).mkdir(parents=True, exist_ok=True)
+
+
+def start_session(config: dict[str, Any]) -> SparkSession:
+    """A session with these settings, Spark's own console logging kept to errors."""
+    prepare_dirs(config)
+    builder = SparkSession.builder
+    for key, value in config.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkResource(LazyPySparkResource):
+    """dagster-pyspark's lazy session resource: created when a Spark experiment's step first asks, stopped at the run's end."""
+
+    def _init_session(self) -> None:
+        if self._spark_session is None:
+            self._spark_session = start_session(self.spark_config)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._spark_session is not None:
+            self._spark_session.stop()
+            self._spark_session = None
+
+
+def spark_resource(settings: Settings) -> SparkResource:
+    """The resource bound in definitions when an experiment runs on Spark."""
+    return SparkResource(spark_config=spark_config(settings))
+
+
+def session(settings: Settings | None = None) -> SparkSession:
+    """The process's session with the product's settings (the active one if a run already started it)."""
+    return SparkSession.getActiveSession() or start_session(spark_config(settings or load_settings()))
+
+
+def session_facts(spark: SparkSession) -> dict[str, str]:
+    """Where an on-call engineer looks: the master, the UI's address and the event log."""
+    conf = spark.sparkContext.getConf()
+    return {"master": spark.sparkContext.master, "ui": spark.sparkContext.uiWebUrl or "disabled",
+            "event_log": conf.get("spark.eventLog.dir", "off"), "app_id": spark.sparkContext.applicationId}
+
+
+def read_parquet(spark: SparkSession, paths: Sequence[Path]) -> DataFrame:
+    """Parquet files as one Spark DataFrame."""
+    return spark.read.parquet(*[str(p) for p in paths])
+
+
+def to_pandas(table: DataFrame | pd.DataFrame) -> pd.DataFrame:
+    """A table in the driver as pandas (through Arrow): only for tables the driver must hold anyway."""
+    return table if isinstance(table, pd.DataFrame) else table.toPandas()
