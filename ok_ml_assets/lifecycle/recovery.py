@@ -9,7 +9,7 @@ import dagster as dg
 from dagster._core.events import JobFailureData, RunFailureReason
 
 from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG
-from ok_ml_assets.preflight import PARTIAL_SUFFIX
+from ok_ml_assets.preflight import PARTIAL_SUFFIX, remove_path
 from ok_ml_assets.resources.mlflow import MlflowResource
 
 # What the IO manager writes before it renames a value into place; one left behind was being written when its run died.
@@ -103,6 +103,6 @@ def remove_partial_values(folder: Path) -> list[str]:
     """Delete asset values a dead run was writing (never read: a value is read only once renamed into place)."""
     lines = []
     for partial in sorted(folder.rglob(f"*{PARTIAL_SUFFIX}")):
-        partial.unlink(missing_ok=True)
+        remove_path(partial)
         lines.append(f"removed {partial}, a value a dead run was writing when it died")
     return lines

@@ -1,4 +1,9 @@
-"""Asset values as parquet files (tables) or JSON (small typed records) in a local folder."""
+"""Asset values as parquet files (tables) or JSON (small typed records) in a local folder.
+
+A Spark DataFrame is stored as a partitioned parquet dataset (a folder of part files) under the same name, so both
+engines' values sit in the same place and the Dagster UI shows the same assets. A consuming input gets the form it
+asks for: pandas for `pd.DataFrame`, a Spark DataFrame for `EngineTable` when the value was stored by Spark.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,17 @@ import dagster as dg
 import pandas as pd
 from pydantic import BaseModel, PrivateAttr
 
+from ok_ml_assets.engines import is_spark_frame
 from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG, hold_experiment
 from ok_ml_assets.lifecycle.recovery import close_dead_runs
-from ok_ml_assets.preflight import write_atomically
+from ok_ml_assets.preflight import replace_folder, write_atomically
 from ok_ml_assets.resources.mlflow import MlflowResource
 
 RECORD_TYPE = "__record__"
+
+# An input of this type gets a table in its engine's form: a Spark DataFrame if Spark stored it, else pandas.
+EngineTable = dg.DagsterType(type_check_fn=lambda _, value: True, name="EngineTable", typing_type=object,
+                             description="A table in the form its engine works on: pandas (local) or a Spark DataFrame (spark).")
 
 
 def record_json(record: BaseModel) -> str:
@@ -75,6 +85,8 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
             return
+        if is_spark_frame(obj):
+            return self._handle_spark_output(context, obj)
         if isinstance(obj, pd.DataFrame):
             path, write = self._path(context.asset_key, ".parquet"), lambda p: obj.to_parquet(p, index=False)
         elif isinstance(obj, BaseModel):
@@ -89,9 +101,25 @@ class LocalParquetIOManager(dg.ConfigurableIOManager):
             metadata["dagster/column_schema"] = frame_schema(obj)
         context.add_output_metadata(metadata)
 
+    def _handle_spark_output(self, context: dg.OutputContext, frame) -> None:
+        """A Spark DataFrame as a partitioned parquet dataset, written by the executors and swapped in whole."""
+        path = self._path(context.asset_key, ".parquet")
+        replace_folder(path, lambda tmp: frame.write.mode("overwrite").parquet(str(tmp)))
+        parts = len(list(path.glob("part-*")))
+        context.add_output_metadata({
+            "path": dg.MetadataValue.path(str(path)),
+            "parquet_parts": dg.MetadataValue.int(parts),
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(field.name, field.dataType.simpleString()) for field in frame.schema.fields]),
+        })
+
     def load_input(self, context: dg.InputContext) -> object:
         key = context.asset_key
         table, record = self._path(key, ".parquet"), self._path(key, ".json")
+        if table.is_dir() and context.dagster_type.key == EngineTable.key:
+            from ok_ml_assets.engines.spark import session
+
+            return session().read.parquet(str(table))
         if table.exists():
             return pd.read_parquet(table)
         if record.exists():
