@@ -143,3 +143,35 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         if full is not None:
             raise StorageUnusable(f"cannot store {path.name}: {full}") from None
         raise
+
+
+def replace_folder(path: Path, write: Callable[[Path], object]) -> None:
+    """Write a folder (a partitioned dataset) beside `path`, then swap it in: readers never see a half-written one.
+
+    The old folder (or file) is moved aside first and removed after the swap, so a failure leaves it in place.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = path.with_name(path.name + PARTIAL_SUFFIX), path.with_name(path.name + ".old" + PARTIAL_SUFFIX)
+    remove_path(tmp)
+    remove_path(old)
+    try:
+        write(tmp)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException as error:
+        remove_path(tmp)
+        full = describe_full_disk(error, tmp)
+        if full is not None:
+            raise StorageUnusable(f"cannot store {path.name}: {full}") from None
+        raise
+    finally:
+        remove_path(old)
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file or a folder, if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
