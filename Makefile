@@ -6,6 +6,8 @@ UV := .cache/uv/bin/uv
 export OK_ML_HOME ?= $(CURDIR)/.ok_ml
 export DAGSTER_HOME ?= $(OK_ML_HOME)/dagster
 PRESET ?= default
+# ENGINE=spark runs every experiment whose type implements Spark on it (OK_ML_SPARK_MASTER, default local[*]).
+ENGINE ?=
 DAGSTER_PORT ?= 3000
 MLFLOW_PORT ?= 5000
 SERVING_PORT ?= 8700
@@ -55,7 +57,7 @@ redis-down:
 	redis/redis.sh down
 
 run: install kafka-up
-	$(VENV)/bin/ok-ml run --preset $(PRESET)
+	$(VENV)/bin/ok-ml run --preset $(PRESET)$(if $(ENGINE), --engine $(ENGINE))
 
 test: install chromium redis-install kafka-up redis-up
 	$(VENV)/bin/pytest

@@ -37,13 +37,17 @@ def main() -> None:
 @click.option("--preset", default="default", show_default=True, help="Synthetic world size: tiny, default or large.")
 @click.option("--seed", default=7, show_default=True, help="Synthetic world seed.")
 @click.option("--experiment", "experiments", multiple=True, help="Experiment(s) to run; all by default.")
-def run(preset: str, seed: int, experiments: tuple[str, ...]) -> None:
+@click.option("--engine", type=click.Choice(["local", "spark"]), default=None,
+              help="Run every experiment whose type implements it on this engine, whatever its YAML says (OK_ML_ENGINE).")
+def run(preset: str, seed: int, experiments: tuple[str, ...], engine: str | None) -> None:
     """Register the synthetic world if the registry is empty, then materialize experiments end to end."""
     from ok_ml_assets.orchestration import run_experiments
     from ok_ml_assets.preflight import StorageUnusable, require_usable_storage
     from ok_ml_assets.progress import Progress, output_to_log
 
     quiet_libraries()
+    if engine:
+        os.environ["OK_ML_ENGINE"] = engine
     settings = load_settings()
     try:
         # Before anything writes, the log included: a full disk is one line, not a traceback.

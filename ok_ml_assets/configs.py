@@ -97,7 +97,8 @@ class ExperimentConfig(Strict):
     experiment_name: str
     description: str = ""
     owner: str = ""
-    engine: Literal["local"] = "local"
+    engine: Literal["local", "spark"] = Field(
+        default="local", description="Where the heavy stages run: this machine (local) or Spark (spark, OK_ML_SPARK_MASTER).")
     datasets: Strict
     publication: Publication
     promotion: Promotion
@@ -105,6 +106,8 @@ class ExperimentConfig(Strict):
     _source_text: str = PrivateAttr(default="")
 
     monitored_assets: ClassVar[tuple[str, ...]] = ()
+    # The engines this type's recipe implements; a type adds `spark` once its heavy stages run there.
+    engines: ClassVar[tuple[str, ...]] = ("local",)
 
     @property
     def source_text(self) -> str:
@@ -118,6 +121,13 @@ class ExperimentConfig(Strict):
     def recorded_metrics(self) -> set[str]:
         """The metric names a training of this experiment records, which promotion may name."""
         return set()
+
+    @field_validator("engine")
+    @classmethod
+    def _engine_implemented(cls, value: str) -> str:
+        if value not in cls.engines:
+            raise ValueError(f"engine {value!r} is not implemented by this pipeline type (it runs on: {', '.join(cls.engines)})")
+        return value
 
     @field_validator("experiment_name")
     @classmethod
@@ -228,6 +238,15 @@ def load_experiment_configs(directory: Path) -> list[ExperimentConfig]:
     configs = [load_experiment_config(path) for path in paths]
     require_distinct_topics(configs, directory)
     return configs
+
+
+def with_engine(configs: list[ExperimentConfig], engine: str | None) -> list[ExperimentConfig]:
+    """The configs with `engine` (OK_ML_ENGINE, `make run ENGINE=...`) for every experiment whose type implements it."""
+    if engine is None:
+        return configs
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"OK_ML_ENGINE={engine!r}: the engines are local and spark")
+    return [config.model_copy(update={"engine": engine}) if engine in config.engines else config for config in configs]
 
 
 def require_distinct_topics(configs: list[ExperimentConfig], directory: Path) -> None:

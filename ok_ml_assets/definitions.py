@@ -6,7 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ok_ml_assets.configs import load_experiment_configs, require_cataloged_datasets
+from ok_ml_assets.configs import load_experiment_configs, require_cataloged_datasets, with_engine
+from ok_ml_assets.engines import spark_resource_for
 from ok_ml_assets.lifecycle.annotations import annotate
 from ok_ml_assets.pipeline_types import pipeline_type
 from ok_ml_assets.registry.catalog import load_catalog
@@ -19,8 +20,8 @@ from ok_ml_assets.sensors import build_registry_sensor, build_serving_sensor
 from ok_ml_assets.settings import Settings, load_settings
 
 
-def build_resources(settings: Settings) -> dict[str, object]:
-    """Every resource bound to the systems the settings name."""
+def build_resources(settings: Settings, engines: set[str] = frozenset()) -> dict[str, object]:
+    """Every resource bound to the systems the settings name (a Spark session only if one of `engines` is spark)."""
     mlflow = MlflowResource(
         tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root,
         ui_url=settings.mlflow_ui_url, dagster_ui_url=settings.dagster_ui_url,
@@ -33,13 +34,14 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "mlflow": mlflow,
         "kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers, security=settings.kafka_security),
         "monitoring": MonitoringResource(reference_dir=str(settings.monitoring_dir)),
+        "spark": spark_resource_for(engines, settings),
     }
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All experiments in the configs folder, merged, with the registry sensor and resources bound."""
     settings = settings or load_settings()
-    configs = load_experiment_configs(settings.configs_dir)
+    configs = with_engine(load_experiment_configs(settings.configs_dir), settings.engine)
     catalog = load_catalog(settings.catalog_path)
     require_cataloged_datasets(configs, set(catalog.datasets), settings.catalog_path)
     experiments = [annotate(pipeline_type(config.pipeline_type).build(config), config, catalog) for config in configs]
@@ -48,7 +50,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     # In-process runs: no per-step process start (about 20 s a run here), and no step subprocess whose __main__
     # lacks a file, where importing Great Expectations pulls in pyspark's connect utils (if pyspark is installed),
     # which call sys.exit(0).
-    shared = dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor)
+    engines = {config.engine for config in configs}
+    shared = dg.Definitions(resources=build_resources(settings, engines), executor=dg.in_process_executor)
     return dg.Definitions.merge(*experiments, sensors, shared)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ok_ml_assets.configs import ExperimentConfig, load_experiment_config, load_experiment_configs
+from ok_ml_assets.configs import ExperimentConfig, load_experiment_config, load_experiment_configs, with_engine
 from ok_ml_assets.definitions import build_definitions
 from ok_ml_assets.lifecycle.assets import refresh_job_name
 from ok_ml_assets.lifecycle.datasets import contiguous_ranges, partition_range_tags
@@ -243,7 +243,8 @@ def run_experiments(
     """Seed the registry if needed, then materialize each experiment's datasets and refresh job, showing progress and a report."""
     progress = progress or Progress()
     defs = build_definitions(settings)
-    configs = [c for c in load_experiment_configs(settings.configs_dir) if not experiments or c.experiment_name in experiments]
+    configs = [c for c in with_engine(load_experiment_configs(settings.configs_dir), settings.engine)
+               if not experiments or c.experiment_name in experiments]
     unknown = set(experiments) - {c.experiment_name for c in configs}
     if unknown:
         raise ValueError(f"unknown experiments {sorted(unknown)}; configs are in {settings.configs_dir}")
@@ -299,12 +300,26 @@ def run_experiment(
     with timed(summary, "dataset partitions"):
         summary.success &= materialize_datasets(defs, instance, config, tags, progress)
     progress.line("  ▸ refresh job ...")
+    if config.engine == "spark":
+        progress.line(f"    on Spark ({settings.spark_master}): its UI at http://127.0.0.1:{settings.spark_ui_port} (or the next free "
+                      f"port) while the job runs, its event log in {settings.spark_dir / 'events'}")
     with timed(summary, "refresh job"):
         result = materialize_refresh(defs, instance, config.experiment_name, progress)
     progress.line(f"  {'✓' if result.success else '✗'} refresh job {summary.timings['refresh job']:.1f} s")
+    if config.engine == "spark":
+        describe_spark_apps(progress)
     summary.success &= result.success
     print_report(instance, config, result, summary, settings, progress)
     return summary
+
+
+def describe_spark_apps(progress: Progress) -> None:
+    """Where the Spark applications of this process showed their UI and left their event log (for the history server)."""
+    from ok_ml_assets.engines.spark import STARTED
+
+    for facts in STARTED:
+        progress.line(f"    spark app {facts['app_id']} on {facts['master']}: UI was {facts['ui']}, event log {facts['event_log']}")
+    STARTED.clear()
 
 
 def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str | None = None) -> dict:

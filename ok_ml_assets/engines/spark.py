@@ -6,18 +6,25 @@ Outside Dagster (reproduction, benchmarks) `session()` makes the same session fr
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from ok_ml_assets.settings import Settings, load_settings
 
 LOOPBACK = "127.0.0.1"
+# The facts of every session this process started (`ok-ml run` prints where its UI and event log were).
+STARTED: list[dict[str, str]] = []
 
 
 def spark_config(settings: Settings) -> dict[str, str]:
@@ -37,9 +44,13 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "8",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # pandas writes nanosecond timestamps, which Spark reads only as longs: read_parquet turns them into timestamps.
+        "spark.sql.legacy.parquet.nanosAsLong": "true",
         "spark.sql.execution.arrow.maxRecordsPerBatch": "65536",
         "spark.driver.memory": "4g",
         "spark.ui.showConsoleProgress": "false",
+        # Python workers run this interpreter (this environment's packages); a cluster sets its own in OK_ML_SPARK_CONF.
+        "spark.pyspark.python": sys.executable,
     }
     config.update(dict(settings.spark_conf))
     return config
@@ -58,11 +69,16 @@ def prepare_dirs(config: dict[str, str]) -> None:
 def start_session(config: dict[str, Any]) -> SparkSession:
     """A session with these settings, Spark's own console logging kept to errors."""
     prepare_dirs(config)
+    # PySpark starts its local workers from PYSPARK_PYTHON, not from the spark.pyspark.python setting.
+    os.environ.setdefault("PYSPARK_PYTHON", config.get("spark.pyspark.python", sys.executable))
     builder = SparkSession.builder
     for key, value in config.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    facts = session_facts(session)
+    if facts not in STARTED:
+        STARTED.append(facts)
     return session
 
 
@@ -91,14 +107,21 @@ def session(settings: Settings | None = None) -> SparkSession:
 
 def session_facts(spark: SparkSession) -> dict[str, str]:
     """Where an on-call engineer looks: the master, the UI's address and the event log."""
-    conf = spark.sparkContext.getConf()
-    return {"master": spark.sparkContext.master, "ui": spark.sparkContext.uiWebUrl or "disabled",
-            "event_log": conf.get("spark.eventLog.dir", "off"), "app_id": spark.sparkContext.applicationId}
+    context = spark.sparkContext
+    conf = context.getConf()
+    events = conf.get("spark.eventLog.dir", "") if conf.get("spark.eventLog.enabled", "false") == "true" else ""
+    return {"master": context.master, "ui": context.uiWebUrl or "disabled", "app_id": context.applicationId,
+            "event_log": f"{events.rstrip('/')}/{context.applicationId}" if events else "off"}
 
 
 def read_parquet(spark: SparkSession, paths: Sequence[Path]) -> DataFrame:
-    """Parquet files as one Spark DataFrame."""
-    return spark.read.parquet(*[str(p) for p in paths])
+    """Parquet files as one Spark DataFrame, nanosecond timestamps (pandas' unit) as Spark's microsecond ones."""
+    frame = spark.read.parquet(*[str(p) for p in paths])
+    for field in pq.read_schema(paths[0]):
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            micros = F.expr(f"timestamp_micros(`{field.name}` div 1000)")
+            frame = frame.withColumn(field.name, micros if field.type.tz else micros.cast("timestamp_ntz"))
+    return frame
 
 
 def to_pandas(table: DataFrame | pd.DataFrame) -> pd.DataFrame:

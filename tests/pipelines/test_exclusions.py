@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 
 from ok_ml_assets.pipeline_types.recommendation_als.config import Exclusions, Recommendations
+from ok_ml_assets.pipeline_types.recommendation_als.engine import LocalEngine
 from ok_ml_assets.pipeline_types.recommendation_als.evaluation import holdout_relevance
 from ok_ml_assets.pipeline_types.recommendation_als.recipe import HoldoutSplit, evaluation_exclusions, excluded_pairs, recommend
 from ok_ml_assets.pipeline_types.recommendation_als.training import Embeddings
 
 HOLDOUT_FROM = dt.date(2026, 11, 20)
+LOCAL = LocalEngine()
 
 
 def pairs(*rows: tuple[int, int]) -> pd.DataFrame:
@@ -34,16 +36,17 @@ def listed(table: pd.DataFrame) -> list[int]:
 
 
 def test_production_never_lists_what_the_user_follows_or_already_engaged_with_by_default():
-    table = recommend(one_user_everything_scored(), follows((1, 0, "2026-11-01")), pairs((1, 1)), Recommendations(top_k=3), Exclusions())
+    table = recommend(one_user_everything_scored(), follows((1, 0, "2026-11-01")), pairs((1, 1)), LOCAL, Recommendations(top_k=3),
+                      Exclusions())
     assert listed(table) == [2, 3, 4]
 
 
 def test_repeat_consumption_when_the_yaml_asks_for_it():
     repeats = Exclusions(serving=["subscriptions"], evaluation=["subscriptions"])
-    table = recommend(one_user_everything_scored(), follows((1, 0, "2026-11-01")), pairs((1, 1)), Recommendations(top_k=3), repeats)
+    table = recommend(one_user_everything_scored(), follows((1, 0, "2026-11-01")), pairs((1, 1)), LOCAL, Recommendations(top_k=3), repeats)
     assert listed(table) == [1, 2, 3]
     nothing = Exclusions(serving=[], evaluation=[])
-    table = recommend(one_user_everything_scored(), follows((1, 0, "2026-11-01")), pairs((1, 1)), Recommendations(top_k=3), nothing)
+    table = recommend(one_user_everything_scored(), follows((1, 0, "2026-11-01")), pairs((1, 1)), LOCAL, Recommendations(top_k=3), nothing)
     assert listed(table) == [0, 1, 2]
 
 

@@ -2,6 +2,7 @@
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -31,6 +32,7 @@ from ok_ml_assets.lifecycle.datasets import build_dataset_asset
 from ok_ml_assets.lifecycle.operations import Rescoring
 from ok_ml_assets.pipeline_types.recommendation_als import quality
 from ok_ml_assets.pipeline_types.recommendation_als.config import RecommendationAlsConfig
+from ok_ml_assets.pipeline_types.recommendation_als.engine import engine_for
 from ok_ml_assets.pipeline_types.recommendation_als.evaluation import rescore_lists
 from ok_ml_assets.pipeline_types.recommendation_als.features import read_events
 from ok_ml_assets.pipeline_types.recommendation_als.online import engaged_pairs
@@ -40,13 +42,13 @@ from ok_ml_assets.pipeline_types.recommendation_als.recipe import (
     DailyFile,
     HoldoutSplit,
     evaluation_exclusions,
-    excluded_pairs,
     holdout_tags,
     run_recipe,
 )
 from ok_ml_assets.pipeline_types.recommendation_als.search import ChosenModel
 from ok_ml_assets.pipeline_types.recommendation_als.training import Embeddings
 from ok_ml_assets.registry import DatasetVersion
+from ok_ml_assets.resources.io import EngineTable
 from ok_ml_assets.resources.kafka import KafkaResource
 from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts
 from ok_ml_assets.resources.monitoring import MonitoringResource
@@ -111,6 +113,39 @@ def log_recommender(
                                 trials=[(f"trial {t.number}", t.params, t.metrics) for t in chosen.trials])
 
 
+def table_counts(table, *columns: str) -> dict[str, int]:
+    """Rows and distinct values of `columns` of a table in either engine's form (Spark counts on the executors)."""
+    if isinstance(table, pd.DataFrame):
+        return {"rows": len(table), **{column: int(table[column].nunique()) for column in columns}}
+    from pyspark.sql import functions as F
+
+    row = table.agg(F.count(F.lit(1)), *[F.countDistinct(column) for column in columns]).first()
+    return {"rows": int(row[0]), **{column: int(value) for column, value in zip(columns, row[1:])}}
+
+
+def mean_list_length(table, column: str) -> float:
+    """The mean length of a list column, in either engine's form."""
+    if isinstance(table, pd.DataFrame):
+        return float(table[column].map(len).mean())
+    from pyspark.sql import functions as F
+
+    return float(table.agg(F.avg(F.size(column))).first()[0] or 0.0)
+
+
+def table_statistics(config: RecommendationAlsConfig, asset: str, table) -> dict[str, dg.MetadataValue]:
+    """The monitored statistics of a value as metadata, for a table in either engine's form."""
+    if not isinstance(table, pd.DataFrame):
+        from ok_ml_assets.engines.spark import to_pandas
+
+        if not config.monitoring.get(asset):
+            return {}
+        # Only the columns a summary reads (numeric, non-id, and score lists) come to the driver.
+        numeric = {"bigint", "int", "double", "float", "smallint", "tinyint"}
+        table = to_pandas(table.select(*[f.name for f in table.schema.fields if not f.name.endswith("_id")
+                                         and (f.dataType.simpleString() in numeric or f.name == "scores")]))
+    return statistics_metadata(config, asset, table)
+
+
 def build_scores_finite_check(key) -> dg.AssetChecksDefinition:
     """The structural check no rule expresses: every published score is a number."""
 
@@ -134,46 +169,52 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
     key = lambda name: dg.AssetKey([exp, name])  # noqa: E731
     interactions_window, subscriptions_window = config.datasets.interactions, config.datasets.subscriptions
     common = {"key_prefix": [exp], "group_name": exp}
+    engine_kind = "spark" if config.engine == "spark" else "duckdb"
 
     interactions = build_dataset_asset(exp, "interactions", interactions_window)
     subscriptions = build_dataset_asset(exp, "subscriptions", subscriptions_window)
 
-    @dg.asset(**common, deps=[interactions.key], kinds={"duckdb", "parquet"})
-    def user_source_features(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+    @dg.asset(**common, deps=[interactions.key], kinds={engine_kind, "parquet"})
+    def user_source_features(registry: RegistryResource, spark: dg.ResourceParam[Any]) -> dg.Output[Any]:
         """Per (user, source): time-decayed event weight, event count and days since the last event over the window."""
         versions, paths = read_window(registry.client(), interactions_window)
-        features = STAGE["user_source_features"].run(config, {"interactions": daily_files(versions, paths)})
+        values = {"interactions": daily_files(versions, paths), "engine": engine_for(config, spark)}
+        features = STAGE["user_source_features"].run(config, values)
+        counts = table_counts(features, "user_id", "source_id")
         return dg.Output(features, metadata={
             "dataset_versions": dg.MetadataValue.json(lineage(versions)),
             "as_of": versions[-1].tag,
-            "rows": dg.MetadataValue.int(len(features)),
-            "users": dg.MetadataValue.int(int(features["user_id"].nunique())),
-            "sources": dg.MetadataValue.int(int(features["source_id"].nunique())),
-            **statistics_metadata(config, "user_source_features", features),
+            "engine": config.engine,
+            "rows": dg.MetadataValue.int(counts["rows"]),
+            "users": dg.MetadataValue.int(counts["user_id"]),
+            "sources": dg.MetadataValue.int(counts["source_id"]),
+            **table_statistics(config, "user_source_features", features),
         })
 
-    @dg.asset(**common, deps=[subscriptions.key], kinds={"duckdb", "parquet"})
-    def subscribed_pairs(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+    @dg.asset(**common, deps=[subscriptions.key], kinds={engine_kind, "parquet"})
+    def subscribed_pairs(registry: RegistryResource, spark: dg.ResourceParam[Any]) -> dg.Output[Any]:
         """Every registered (user, source) follow (within the window, if the config sets one): never recommended."""
         versions, paths = read_window(registry.client(), subscriptions_window)
-        pairs = STAGE["subscribed_pairs"].run(config, {"subscriptions": daily_files(versions, paths)})
+        values = {"subscriptions": daily_files(versions, paths), "engine": engine_for(config, spark)}
+        pairs = STAGE["subscribed_pairs"].run(config, values)
         return dg.Output(pairs, metadata={
             "dataset_versions": dg.MetadataValue.json(lineage(versions)),
-            "rows": dg.MetadataValue.int(len(pairs)),
+            "rows": dg.MetadataValue.int(table_counts(pairs)["rows"]),
         })
 
-    @dg.asset(**common, deps=[interactions.key], kinds={"duckdb", "parquet"})
-    def holdout_split(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+    @dg.asset(**common, deps=[interactions.key], kinds={engine_kind, "parquet"})
+    def holdout_split(registry: RegistryResource, spark: dg.ResourceParam[Any]) -> dg.Output[Any]:
         """The evaluation split: features of the days before the holdout (`split=train`), pairs engaged with in it (`split=holdout`)."""
         versions, paths = read_window(registry.client(), interactions_window)
-        split = STAGE["holdout_split"].run(config, {"interactions": daily_files(versions, paths)})
+        values = {"interactions": daily_files(versions, paths), "engine": engine_for(config, spark)}
+        split = STAGE["holdout_split"].run(config, values)
         holdout_from = split.holdout_from.isoformat()
         return dg.Output(split.to_frame(), metadata={
             "dataset_versions": dg.MetadataValue.json(lineage(versions)),
             "train_until": max(v.tag for v in versions if v.tag < holdout_from),
             "holdout_from": holdout_from,
-            "train_rows": dg.MetadataValue.int(len(split.train_features)),
-            "holdout_pairs": dg.MetadataValue.int(len(split.holdout_pairs)),
+            "train_rows": dg.MetadataValue.int(table_counts(split.train_features)["rows"]),
+            "holdout_pairs": dg.MetadataValue.int(table_counts(split.holdout_pairs)["rows"]),
         })
 
     @dg.multi_asset(
@@ -190,14 +231,17 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         name=f"{exp}_train_als",
         # A search validates on the raw days before the holdout.
         deps=[interactions.key] if config.search else [],
+        ins={name: dg.AssetIn(key(name), dagster_type=EngineTable)
+             for name in ("user_source_features", "subscribed_pairs", "holdout_split")},
     )
     def train_als(
         context: dg.AssetExecutionContext,
-        user_source_features: pd.DataFrame,
-        subscribed_pairs: pd.DataFrame,
-        holdout_split: pd.DataFrame,
+        user_source_features,
+        subscribed_pairs,
+        holdout_split,
         registry: RegistryResource,
         mlflow: MlflowResource,
+        spark: dg.ResourceParam[Any],
     ):
         """Evaluate ALS on the holdout split, fit it on the whole window, track it and register a challenger."""
         client = registry.client()
@@ -206,13 +250,15 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         sub_versions = recorded_versions(context.instance, client, key("subscribed_pairs"))
         # A search reads the window's days again, to validate on the days just before the holdout.
         days = daily_files(versions, [client.path(v.name, v.tag) for v in versions]) if config.search else []
+        engine = engine_for(config, spark)
         values = {"user_source_features": user_source_features, "subscribed_pairs": subscribed_pairs,
-                  "holdout_split": HoldoutSplit.from_frame(holdout_split), "interactions": days}
+                  "holdout_split": HoldoutSplit.from_frame(holdout_split), "interactions": days, "engine": engine}
         values = run_recipe(config, values, targets=("chosen_model", "holdout_report", "embeddings"))
         chosen: ChosenModel = values["chosen_model"]
         metrics = {**values["holdout_report"].as_metrics(), **chosen.metrics()}
         embeddings: Embeddings = values["embeddings"]
-        excluded = excluded_pairs(config.exclusions.serving, subscribed_pairs, user_source_features)
+        # The model artifact carries its exclusions, so the driver holds them whatever the engine.
+        excluded = engine.to_pandas(engine.excluded_pairs(config.exclusions.serving, subscribed_pairs, user_source_features))
         registered = log_recommender(mlflow, config, metrics, training_origin(context, config, versions + sub_versions),
                                      embeddings, excluded, chosen)
         factors = chosen.model.factors
@@ -224,27 +270,31 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
 
     model_promotion = build_model_promotion(config, ("holdout_split", "subscribed_pairs"), rescore=champion_rescorer(config))
 
-    @dg.asset(**common, kinds={"numpy", "parquet"})
+    @dg.asset(**common, kinds={engine_kind if config.engine == "spark" else "numpy", "parquet"},
+              ins={name: dg.AssetIn(key(name), dagster_type=EngineTable) for name in ("subscribed_pairs", "user_source_features")})
     def recommendations(
         user_embeddings: pd.DataFrame,
         source_embeddings: pd.DataFrame,
-        subscribed_pairs: pd.DataFrame,
-        user_source_features: pd.DataFrame,
+        subscribed_pairs,
+        user_source_features,
         trained_model: TrainedModel,
         mlflow: MlflowResource,
-    ) -> dg.Output[pd.DataFrame]:
+        spark: dg.ResourceParam[Any],
+    ) -> dg.Output[Any]:
         """Per user, the top-K sources they neither follow nor engaged with in the window (unless the YAML allows repeats), best first."""
         user_ids, user_factors = frame_factors(user_embeddings, "user_id")
         source_ids, source_factors = frame_factors(source_embeddings, "source_id")
         embeddings = Embeddings(user_ids, user_factors, source_ids, source_factors)
-        table = STAGE["recommendations"].run(
-            config, {"embeddings": embeddings, "subscribed_pairs": subscribed_pairs, "user_source_features": user_source_features})
-        mlflow.log_predictions(trained_model.run_id, table)
+        engine = engine_for(config, spark)
+        table = STAGE["recommendations"].run(config, {"embeddings": embeddings, "subscribed_pairs": subscribed_pairs,
+                                                      "user_source_features": user_source_features, "engine": engine})
+        mlflow.log_predictions(trained_model.run_id, engine.to_pandas(table))
         return dg.Output(table, metadata={
-            "users": dg.MetadataValue.int(len(table)),
-            "mean_list_length": dg.MetadataValue.float(float(table["source_ids"].map(len).mean())),
+            "users": dg.MetadataValue.int(table_counts(table)["rows"]),
+            "mean_list_length": dg.MetadataValue.float(mean_list_length(table, "source_ids")),
             "model": f"{trained_model.model_name} v{trained_model.model_version}",
-            **statistics_metadata(config, "recommendations", table),
+            "engine": config.engine,
+            **table_statistics(config, "recommendations", table),
         })
 
     checks = [*build_experiment_checks(config, key), build_scores_finite_check(key)]

@@ -104,6 +104,15 @@ class Recommendations(Strict):
     top_k: int = Field(ge=1, le=1000)
 
 
+class SparkOptions(Strict):
+    """How the Spark engine runs this experiment (read only with `engine: spark`)."""
+
+    als: Literal["mllib", "implicit"] = Field(
+        default="mllib", description="mllib: Spark MLlib's implicit-preference ALS on the cluster; implicit: the local `implicit` "
+                                     "library on the features collected to the driver (same model as the local engine).")
+    users_per_task: int = Field(default=50_000, ge=1_000, description="Users scored per top-K task.")
+
+
 class Synthetic(Strict):
     """The synthetic world `make run` registers for this experiment's datasets when they have no version yet."""
 
@@ -122,8 +131,10 @@ class RecommendationAlsConfig(ExperimentConfig):
     exclusions: Exclusions = Exclusions()
     search: Search | None = None
     synthetic: Synthetic = Synthetic()
+    spark: SparkOptions = SparkOptions()
 
     monitored_assets: ClassVar[tuple[str, ...]] = ("user_source_features", "recommendations")
+    engines: ClassVar[tuple[str, ...]] = ("local", "spark")
 
     def recorded_metrics(self) -> set[str]:
         """Holdout ranking metrics at the evaluation's k, each baseline's, and how many users they rest on."""

@@ -62,12 +62,19 @@ def evaluate_on_holdout(
     `excluded` (known before the holdout) is never listed and never counts as relevant, for the model and the baseline.
     """
     embeddings = fit_als(train_features, params)
+    return score_on_holdout(embeddings, train_features, holdout_pairs, excluded, k, baselines, intervals), embeddings
+
+
+def score_on_holdout(
+    embeddings: Embeddings, train_features: pd.DataFrame, holdout_pairs: pd.DataFrame, excluded: pd.DataFrame, k: int,
+    baselines: bool = True, intervals: bool = True,
+) -> HoldoutReport:
+    """Ranking metrics of factors fit on `train_features` (by any engine), and of the baselines, on the holdout pairs."""
     exclude, relevant = holdout_relevance(holdout_pairs, excluded, embeddings.user_ids, embeddings.source_ids)
     items, _ = top_k(embeddings.user_factors, embeddings.source_factors, exclude, k)
     train = interaction_matrix(train_features, embeddings.user_ids, embeddings.source_ids)
-    report = HoldoutReport(model=ranking_metrics(items, relevant, k, intervals=intervals),
-                           baselines=baseline_metrics(train, exclude, relevant, k) if baselines else {})
-    return report, embeddings
+    return HoldoutReport(model=ranking_metrics(items, relevant, k, intervals=intervals),
+                         baselines=baseline_metrics(train, exclude, relevant, k) if baselines else {})
 
 
 def baseline_metrics(train: sp.csr_matrix, exclude: sp.csr_matrix, relevant: sp.csr_matrix, k: int) -> dict[str, dict[str, float]]:

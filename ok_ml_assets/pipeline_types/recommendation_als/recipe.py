@@ -10,12 +10,14 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ok_ml_assets import recipes
 from ok_ml_assets.configs import Promotion
+from ok_ml_assets.engines import is_spark_frame
 from ok_ml_assets.pipeline_types.recommendation_als.config import (
     Evaluation,
     Exclusions,
@@ -25,18 +27,15 @@ from ok_ml_assets.pipeline_types.recommendation_als.config import (
     Recommendations,
     Search,
 )
-from ok_ml_assets.pipeline_types.recommendation_als.evaluation import HoldoutReport, evaluate_on_holdout
-from ok_ml_assets.pipeline_types.recommendation_als.features import build_user_source_features, read_follows, read_pairs
-from ok_ml_assets.pipeline_types.recommendation_als.scoring import recommendation_table, top_k
+from ok_ml_assets.pipeline_types.recommendation_als.engine import LocalEngine, RecommendationEngine, engine_for
+from ok_ml_assets.pipeline_types.recommendation_als.evaluation import HoldoutReport
 from ok_ml_assets.pipeline_types.recommendation_als.search import ChosenModel
 from ok_ml_assets.pipeline_types.recommendation_als.search import search as run_search
-from ok_ml_assets.pipeline_types.recommendation_als.training import (
-    AlsParams,
-    Embeddings,
-    fit_als,
-    interaction_matrix,
-)
+from ok_ml_assets.pipeline_types.recommendation_als.training import AlsParams, Embeddings
 from ok_ml_assets.recipes import Stage, stage_index
+
+# A table in the engine's form: pandas (local) or a Spark DataFrame (spark).
+Table = Any
 
 TRAIN, HOLDOUT = "train", "holdout"
 
@@ -51,20 +50,39 @@ class DailyFile:
 
 @dataclass(frozen=True)
 class HoldoutSplit:
-    """Features of the days before the holdout, the (user, source) pairs engaged with during it, and its first day."""
+    """Features of the days before the holdout, the (user, source) pairs engaged with during it, and its first day.
 
-    train_features: pd.DataFrame
-    holdout_pairs: pd.DataFrame
+    Its tables are in the engine's form: pandas (local) or Spark DataFrames (spark).
+    """
+
+    train_features: Table
+    holdout_pairs: Table
     holdout_from: dt.date
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> Table:
         """One table, a `split` column telling the parts apart and `holdout_from` on every row (how the asset stores it)."""
+        if is_spark_frame(self.train_features):
+            from pyspark.sql import functions as F
+
+            train = self.train_features.withColumn("split", F.lit(TRAIN))
+            holdout = self.holdout_pairs.withColumn("split", F.lit(HOLDOUT))
+            day = F.lit(dt.datetime.combine(self.holdout_from, dt.time())).cast("timestamp_ntz")
+            return train.unionByName(holdout, allowMissingColumns=True).withColumn("holdout_from", day)
         parts = [self.train_features.assign(split=TRAIN), self.holdout_pairs.assign(split=HOLDOUT)]
         return pd.concat(parts, ignore_index=True).assign(holdout_from=pd.Timestamp(self.holdout_from))
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> HoldoutSplit:
+    def from_frame(cls, frame: Table) -> HoldoutSplit:
         """The split back from its stored table."""
+        if is_spark_frame(frame):
+            from pyspark.sql import functions as F
+
+            first = frame.select("holdout_from").first()
+            train = frame.where(F.col("split") == TRAIN).drop("split", "holdout_from")
+            train = train.withColumn("events", F.col("events").cast("bigint")).withColumn(
+                "days_since_last", F.col("days_since_last").cast("bigint"))
+            holdout = frame.where(F.col("split") == HOLDOUT).select("user_id", "source_id")
+            return cls(train, holdout, pd.Timestamp(first[0]).date())
         train = frame[frame["split"] == TRAIN].drop(columns=["split", "holdout_from"]).reset_index(drop=True)
         holdout = frame.loc[frame["split"] == HOLDOUT, ["user_id", "source_id"]].reset_index(drop=True)
         holdout_from = pd.Timestamp(frame["holdout_from"].iloc[0]).date()
@@ -76,29 +94,20 @@ def als_params(model: Model) -> AlsParams:
     return AlsParams(**model.model_dump())
 
 
-def build_features(interactions: list[DailyFile], features: Features) -> pd.DataFrame:
+def build_features(interactions: list[DailyFile], engine: RecommendationEngine, features: Features) -> Table:
     """user_source_features: per (user, source) decayed weight, events and recency over the window, as of its last day."""
-    return build_user_source_features(
-        [d.path for d in interactions], interactions[-1].day, features.event_weights, features.half_life_days,
-        features.min_user_interactions,
-    )
+    return engine.features([d.path for d in interactions], interactions[-1].day, features)
 
 
-def collect_subscriptions(subscriptions: list[DailyFile]) -> pd.DataFrame:
+def collect_subscriptions(subscriptions: list[DailyFile], engine: RecommendationEngine) -> Table:
     """subscribed_pairs: every registered (user, source) follow, with the day it started (`since`)."""
-    return read_follows([d.path for d in subscriptions])
+    return engine.follows([d.path for d in subscriptions])
 
 
 def excluded_pairs(kinds: list[str], subscribed: pd.DataFrame, interacted: pd.DataFrame, before: dt.date | None = None) -> pd.DataFrame:
     """The (user, source) pairs never recommended: follows (only those started before `before`, when given) and the
-    pairs engaged with, as `kinds` names them."""
-    parts = [pd.DataFrame({"user_id": pd.Series(dtype="int64"), "source_id": pd.Series(dtype="int64")})]
-    if "subscriptions" in kinds:
-        follows = subscribed if before is None or "since" not in subscribed else subscribed[subscribed["since"] < pd.Timestamp(before)]
-        parts.append(follows[["user_id", "source_id"]])
-    if "interacted" in kinds:
-        parts.append(interacted[["user_id", "source_id"]])
-    return pd.concat(parts, ignore_index=True).drop_duplicates().reset_index(drop=True)
+    pairs engaged with, as `kinds` names them (pandas; an engine's `excluded_pairs` for its own tables)."""
+    return LocalEngine().excluded_pairs(kinds, subscribed, interacted, before)
 
 
 def holdout_tags(tags: list[str], holdout_days: int) -> list[str]:
@@ -109,7 +118,7 @@ def holdout_tags(tags: list[str], holdout_days: int) -> list[str]:
     return [t for t in tags if dt.date.fromisoformat(t) >= start]
 
 
-def split_holdout(interactions: list[DailyFile], features: Features, evaluation: Evaluation) -> HoldoutSplit:
+def split_holdout(interactions: list[DailyFile], engine: RecommendationEngine, features: Features, evaluation: Evaluation) -> HoldoutSplit:
     """holdout_split: features of the days before the holdout (the last `holdout_days` calendar days), and the pairs
     engaged with in the holdout."""
     held = set(holdout_tags([d.day.isoformat() for d in interactions], evaluation.holdout_days))
@@ -119,77 +128,81 @@ def split_holdout(interactions: list[DailyFile], features: Features, evaluation:
         days = f"{interactions[0].day}..{interactions[-1].day}" if interactions else "none"
         raise ValueError(f"the interactions window (registered days: {days}) has no day before the holdout of the last "
                          f"holdout_days={evaluation.holdout_days} calendar days; evaluation needs days to train on")
-    return HoldoutSplit(build_features(train, features), read_pairs([d.path for d in test]), test[0].day)
+    return HoldoutSplit(build_features(train, engine, features), engine.pairs([d.path for d in test]), test[0].day)
 
 
-def evaluation_exclusions(split: HoldoutSplit, subscribed: pd.DataFrame, exclusions: Exclusions) -> pd.DataFrame:
+def evaluation_exclusions(
+    split: HoldoutSplit, subscribed: Table, exclusions: Exclusions, engine: RecommendationEngine | None = None
+) -> Table:
     """What evaluation never lists nor counts as relevant: known before the holdout started, never from inside it."""
-    return excluded_pairs(exclusions.evaluation, subscribed, split.train_features, before=split.holdout_from)
+    engine = engine or LocalEngine()
+    return engine.excluded_pairs(exclusions.evaluation, subscribed, split.train_features, before=split.holdout_from)
 
 
 def split_validation(
-    interactions: list[DailyFile], features: Features, evaluation: Evaluation, search: Search | None
+    interactions: list[DailyFile], engine: RecommendationEngine, features: Features, evaluation: Evaluation, search: Search | None
 ) -> HoldoutSplit | None:
     """validation_split: the holdout protocol moved back to end where the holdout begins, to choose parameters on (None
     without a search)."""
     if search is None:
         return None
     held = set(holdout_tags([d.day.isoformat() for d in interactions], evaluation.holdout_days))
-    return split_holdout([d for d in interactions if d.day.isoformat() not in held], features, evaluation)
+    return split_holdout([d for d in interactions if d.day.isoformat() not in held], engine, features, evaluation)
 
 
 def choose_model(
-    validation: HoldoutSplit | None, subscribed: pd.DataFrame, model: Model, evaluation: Evaluation, exclusions: Exclusions,
-    search: Search | None, promotion: Promotion,
+    validation: HoldoutSplit | None, subscribed: Table, engine: RecommendationEngine, model: Model, evaluation: Evaluation,
+    exclusions: Exclusions, search: Search | None, promotion: Promotion,
 ) -> ChosenModel:
     """chosen_model: the YAML's model, or the best of a search's trials on the validation split by the primary metric."""
     if search is None or validation is None:
         return ChosenModel(model)
-    excluded = evaluation_exclusions(validation, subscribed, exclusions)
+    excluded = evaluation_exclusions(validation, subscribed, exclusions, engine)
 
     def score(candidate: Model) -> dict[str, float]:
-        report, _ = evaluate_on_holdout(validation.train_features, validation.holdout_pairs, excluded, als_params(candidate),
-                                        evaluation.k, baselines=False, intervals=False)
+        report = engine.evaluate(validation.train_features, validation.holdout_pairs, excluded, als_params(candidate),
+                                 evaluation.k, baselines=False, intervals=False)
         return report.model
 
     return run_search(model, search, promotion.primary_metric, score)
 
 
 def evaluate_model(
-    split: HoldoutSplit, subscribed: pd.DataFrame, chosen: ChosenModel, evaluation: Evaluation, exclusions: Exclusions
+    split: HoldoutSplit, subscribed: Table, chosen: ChosenModel, engine: RecommendationEngine, evaluation: Evaluation,
+    exclusions: Exclusions,
 ) -> HoldoutReport:
     """holdout_report: the chosen model fit on the train part against the popularity and item-kNN baselines on the holdout."""
-    excluded = evaluation_exclusions(split, subscribed, exclusions)
-    report, _ = evaluate_on_holdout(split.train_features, split.holdout_pairs, excluded, als_params(chosen.model), evaluation.k)
-    return report
+    excluded = evaluation_exclusions(split, subscribed, exclusions, engine)
+    return engine.evaluate(split.train_features, split.holdout_pairs, excluded, als_params(chosen.model), evaluation.k)
 
 
-def fit_model(features: pd.DataFrame, chosen: ChosenModel) -> Embeddings:
+def fit_model(features: Table, chosen: ChosenModel, engine: RecommendationEngine) -> Embeddings:
     """embeddings: the chosen model fit on the whole window, the production model."""
-    return fit_als(features, als_params(chosen.model))
+    return engine.fit(features, als_params(chosen.model))
 
 
 def recommend(
-    embeddings: Embeddings, subscribed: pd.DataFrame, features: pd.DataFrame, recommendations: Recommendations, exclusions: Exclusions
-) -> pd.DataFrame:
+    embeddings: Embeddings, subscribed: Table, features: Table, engine: RecommendationEngine, recommendations: Recommendations,
+    exclusions: Exclusions,
+) -> Table:
     """recommendations: each user's top-K sources, never one the serving exclusions name (by default: followed or engaged with)."""
-    excluded = excluded_pairs(exclusions.serving, subscribed, features)
-    exclude = interaction_matrix(excluded, embeddings.user_ids, embeddings.source_ids)
-    items, scores = top_k(embeddings.user_factors, embeddings.source_factors, exclude, recommendations.top_k)
-    return recommendation_table(embeddings.user_ids, embeddings.source_ids, items, scores)
+    excluded = engine.excluded_pairs(exclusions.serving, subscribed, features)
+    return engine.recommend(embeddings, excluded, recommendations.top_k)
 
 
 # Recipe inputs: `interactions` and `subscriptions`, lists of DailyFile (the registered versions, oldest first).
+# `engine` is the experiment's engine (engine_for); run_recipe supplies it when the caller does not.
 STAGES: tuple[Stage, ...] = (
-    Stage("user_source_features", build_features, ("interactions",), ("features",)),
-    Stage("subscribed_pairs", collect_subscriptions, ("subscriptions",)),
-    Stage("holdout_split", split_holdout, ("interactions",), ("features", "evaluation")),
-    Stage("validation_split", split_validation, ("interactions",), ("features", "evaluation", "search")),
-    Stage("chosen_model", choose_model, ("validation_split", "subscribed_pairs"),
+    Stage("user_source_features", build_features, ("interactions", "engine"), ("features",)),
+    Stage("subscribed_pairs", collect_subscriptions, ("subscriptions", "engine")),
+    Stage("holdout_split", split_holdout, ("interactions", "engine"), ("features", "evaluation")),
+    Stage("validation_split", split_validation, ("interactions", "engine"), ("features", "evaluation", "search")),
+    Stage("chosen_model", choose_model, ("validation_split", "subscribed_pairs", "engine"),
           ("model", "evaluation", "exclusions", "search", "promotion")),
-    Stage("holdout_report", evaluate_model, ("holdout_split", "subscribed_pairs", "chosen_model"), ("evaluation", "exclusions")),
-    Stage("embeddings", fit_model, ("user_source_features", "chosen_model")),
-    Stage("recommendations", recommend, ("embeddings", "subscribed_pairs", "user_source_features"), ("recommendations", "exclusions")),
+    Stage("holdout_report", evaluate_model, ("holdout_split", "subscribed_pairs", "chosen_model", "engine"), ("evaluation", "exclusions")),
+    Stage("embeddings", fit_model, ("user_source_features", "chosen_model", "engine")),
+    Stage("recommendations", recommend, ("embeddings", "subscribed_pairs", "user_source_features", "engine"),
+          ("recommendations", "exclusions")),
 )
 STAGE = stage_index(STAGES)
 
@@ -197,7 +210,11 @@ STAGE = stage_index(STAGES)
 def run_recipe(
     config: RecommendationAlsConfig, values: Mapping[str, object], targets: Iterable[str] = ("recommendations",)
 ) -> dict[str, object]:
-    """Compute `targets` (the recommendations by default) from the given values with this type's stages."""
+    """Compute `targets` (the recommendations by default) from the given values with this type's stages, on the
+    experiment's engine unless `values` names one."""
+    values = dict(values)
+    if "engine" not in values:
+        values["engine"] = engine_for(config)
     return recipes.run_recipe(STAGES, config, values, targets)
 
 
