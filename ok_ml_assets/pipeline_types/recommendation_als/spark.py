@@ -180,8 +180,11 @@ def fit_mllib_als(features: DataFrame, params: AlsParams) -> Embeddings:
     require_int32_ids(features)
     ratings = features.select(F.col("user_id").cast("int").alias("user"), F.col("source_id").cast("int").alias("item"),
                               F.col("weight").cast("float").alias("weight"))
+    # One block per core of the cluster: MLlib's default of 10 blocks is 3x slower on a 2-core local[*] (17 s against 6 s).
+    blocks = max(1, features.sparkSession.sparkContext.defaultParallelism)
     als = ALS(rank=params.factors, maxIter=params.iterations, regParam=params.regularization, alpha=params.alpha,
-              implicitPrefs=True, seed=params.seed, userCol="user", itemCol="item", ratingCol="weight")
+              implicitPrefs=True, seed=params.seed, userCol="user", itemCol="item", ratingCol="weight",
+              numUserBlocks=blocks, numItemBlocks=blocks)
     model = als.fit(ratings)
     user_ids, user_factors = collected_factors(model.userFactors)
     source_ids, source_factors = collected_factors(model.itemFactors)
