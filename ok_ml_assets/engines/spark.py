@@ -71,6 +71,9 @@ def start_session(config: dict[str, Any]) -> SparkSession:
     prepare_dirs(config)
     # PySpark starts its local workers from PYSPARK_PYTHON, not from the spark.pyspark.python setting.
     os.environ.setdefault("PYSPARK_PYTHON", config.get("spark.pyspark.python", sys.executable))
+    if str(config.get("spark.master", "")).startswith("local"):
+        # A local session talks to itself only: without this Spark binds its block manager to the machine's address.
+        os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
     builder = SparkSession.builder
     for key, value in config.items():
         builder = builder.config(key, value)
