@@ -21,6 +21,9 @@
 
 The value rules (the first nine) take `engine: great_expectations` to run as GX expectations instead (gx.py, one
 ExpectationSuite per table, GX imported only then); both engines give the same outcomes (tests/monitoring/test_parity.py).
+
+A Spark DataFrame (an experiment with `engine: spark`) is evaluated and summarized by Spark instead (spark.py, pyspark
+imported only then), with the same outcomes (tests/monitoring/test_spark_parity.py).
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ok_ml_assets.engines import is_spark_frame
 from ok_ml_assets.monitoring import daily, values
 from ok_ml_assets.monitoring import rules as r
 from ok_ml_assets.monitoring import statistics as st
 from ok_ml_assets.monitoring.reference import AssetReference, ReferenceStore
 from ok_ml_assets.monitoring.values import MAX_EXAMPLES, ValuePlan, ValueResult
 
-Engine = Literal["great_expectations", "numpy"]
+Engine = Literal["great_expectations", "numpy", "spark"]
 
 
 class MissingInput(ValueError):
@@ -468,7 +472,12 @@ def evaluate(
 
     `reference` is the asset's last accepted statistics and last published lists (drift, row count and novelty
     rules pass unevaluated without it); `context_data` holds the other assets the rules name (`needed_assets`).
+    A Spark DataFrame is evaluated by Spark.
     """
+    if is_spark_frame(frame):
+        from ok_ml_assets.monitoring import spark
+
+        return spark.evaluate(asset_name, rules, frame, reference, context_data)
     tables = Tables(frame, context_data or {})
     outcomes: dict[str, RuleOutcome] = {}
     plans: list[ValuePlan] = []
@@ -495,6 +504,10 @@ def summarized_columns(rules: Sequence[r.Rule], frame: pd.DataFrame) -> list[str
 
 def summarize(rules: Sequence[r.Rule], frame: pd.DataFrame) -> st.BatchSummary:
     """This materialization's statistics: what the reference stores once accepted and the asset's numeric metadata."""
+    if is_spark_frame(frame):
+        from ok_ml_assets.monitoring import spark
+
+        return spark.summarize(rules, frame)
     columns = {}
     for column in summarized_columns(rules, frame):
         values = frame[column]
@@ -523,14 +536,22 @@ def monitor(
     experiment: str,
     asset_name: str,
     rules: Sequence[r.Rule],
-    frame: pd.DataFrame,
-    context_data: Mapping[str, pd.DataFrame] | None = None,
+    frame: pd.DataFrame | Any,
+    context_data: Mapping[str, pd.DataFrame | Any] | None = None,
     run_id: str | None = None,
 ) -> MonitoringReport:
-    """Evaluate against the stored reference and, when no ERROR rule failed, accept this materialization as the new one."""
+    """Evaluate against the stored reference and, when no ERROR rule failed, accept this materialization as the new one.
+
+    `frame` (and the context tables) may be Spark DataFrames: Spark then computes the outcomes and the statistics.
+    """
     reference = store.load(experiment, asset_name)
-    outcomes = evaluate(asset_name, rules, frame, reference, context_data)
-    summary = summarize(rules, frame)
+    if is_spark_frame(frame):
+        from ok_ml_assets.monitoring import spark
+
+        outcomes, summary = spark.monitor_report(rules, frame, reference, context_data)
+    else:
+        outcomes = evaluate(asset_name, rules, frame, reference, context_data)
+        summary = summarize(rules, frame)
     accepted = not blocking(outcomes)
     if accepted:
         store.accept(experiment, asset_name, summary, run_id=run_id)
