@@ -36,7 +36,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ok_ml_assets.engines import is_spark_frame
 from ok_ml_assets.monitoring import daily, values
 from ok_ml_assets.monitoring import rules as r
 from ok_ml_assets.monitoring import statistics as st
@@ -91,6 +90,15 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def is_spark_frame(frame: object) -> bool:
+    """Whether a table is a Spark DataFrame; a pandas one never imports the engines package (it imports Dagster)."""
+    if isinstance(frame, pd.DataFrame):
+        return False
+    from ok_ml_assets.engines import is_spark_frame as is_spark
+
+    return is_spark(frame)
 
 
 def _outcome(

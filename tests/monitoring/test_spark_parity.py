@@ -283,3 +283,19 @@ def test_monitor_accepts_spark_statistics_the_numpy_engine_reads(spark, stored, 
     stored = [ReferenceStore(tmp_path / name).load("e", "user_source_features").summary for name in ("spark", "numpy")]
     assert stored[0].rows == stored[1].rows and stored[0].columns.keys() == stored[1].columns.keys()
     assert all(stored[0].columns[c].sketch == stored[1].columns[c].sketch for c in stored[1].columns)
+
+
+def test_spark_experiments_check_spark_dataframes():
+    from ok_ml_assets.lifecycle.checks import build_rule_checks
+    from ok_ml_assets.resources.io import EngineTable
+
+    def key(name):
+        import dagster as dg
+
+        return dg.AssetKey(["e", name])
+
+    for engine, wanted in (("spark", EngineTable.key), ("local", None)):
+        check = build_rule_checks("e", "recommendations", LIST_RULES, key, engine=engine)
+        types = {name: node_in.dagster_type.key for name, node_in in check.node_def.input_dict.items()}
+        assert set(types) == {"recommendations", "subscribed_pairs", "user_source_features"}
+        assert all((t == wanted) if wanted else (t != EngineTable.key) for t in types.values()), (engine, types)
