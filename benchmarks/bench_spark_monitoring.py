@@ -57,7 +57,6 @@ def main() -> None:
     parser.add_argument("--feature-rows", type=int, default=1_500_000)
     args = parser.parse_args()
     from ok_ml_assets.engines.spark import session
-    from ok_ml_assets.monitoring import spark as sm
 
     spark = session()
     rules = prod_rules()
@@ -78,16 +77,23 @@ def main() -> None:
                              "subscribed_pairs": pd.read_parquet(Path(tmp) / "subscribed_pairs.parquet")}
             spark_context = {"user_source_features": spark.read.parquet(paths["user_source_features"]),
                              "subscribed_pairs": spark.read.parquet(str(Path(tmp) / "subscribed_pairs.parquet"))}
-            numpy_seconds, numpy_outcomes = timed(lambda: (
-                ev.evaluate(name, rules[name], frame := pd.read_parquet(paths[name]), reference, local_context),
-                ev.summarize(rules[name], frame)))
-            spark_seconds, spark_outcomes = timed(lambda: sm.monitor_report(
-                rules[name], spark.read.parquet(paths[name]), reference, spark_context))
-            verdicts = [(a.check_name, a.passed) for a in numpy_outcomes[0]] == [(b.check_name, b.passed) for b in spark_outcomes[0]]
-            rows = len(tables[name][1])
-            print(f"{name}: {rows:,} rows, {len(rules[name])} rules: numpy {numpy_seconds:.1f} s, spark {spark_seconds:.1f} s "
-                  f"(same verdicts: {verdicts})")
+            numpy_seconds, spark_seconds, same = measure(spark, name, rules[name], paths[name], reference, local_context, spark_context)
+            print(f"{name}: {len(tables[name][1]):,} rows, {len(rules[name])} rules: numpy {numpy_seconds:.1f} s, "
+                  f"spark {spark_seconds:.1f} s (same verdicts: {same})")
 
+
+def measure(spark, name: str, rules: list, path: str, reference: AssetReference, local_context: dict, spark_context: dict):
+    """(numpy seconds, Spark seconds, same verdicts) of evaluating and summarizing one table from its parquet files."""
+    from ok_ml_assets.monitoring import spark as sm
+
+    def local():
+        frame = pd.read_parquet(path)
+        return ev.evaluate(name, rules, frame, reference, local_context), ev.summarize(rules, frame)
+
+    numpy_seconds, (numpy_outcomes, _) = timed(local)
+    spark_seconds, (spark_outcomes, _) = timed(lambda: sm.monitor_report(rules, spark.read.parquet(path), reference, spark_context))
+    same = [(a.check_name, a.passed) for a in numpy_outcomes] == [(b.check_name, b.passed) for b in spark_outcomes]
+    return numpy_seconds, spark_seconds, same
 
 if __name__ == "__main__":
     main()
