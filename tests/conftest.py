@@ -78,3 +78,12 @@ def instance(home) -> dg.DagsterInstance:
     """A throwaway Dagster instance."""
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One Spark session for every Spark test of the process (a session takes seconds to start): the product's settings
+    on local[*] in a temporary folder, without the UI, two shuffle partitions for tables of test size."""
+    from tests.spark_session import shared_spark
+
+    return shared_spark(tmp_path_factory.mktemp("spark"))

@@ -76,7 +76,7 @@ def test_each_engine_gets_the_same_verdict_on_every_rule(fault, tmp_path, world,
     paths, as_of = window_files(tmp_path, world[2:], 3, FAULTS[fault])
     local = ev.evaluate("user_source_features", rules, LocalEngine().features(paths, as_of, config.features), reference)
     spark_features = SparkEngine(spark).features(paths, as_of, config.features)
-    on_spark = ev.evaluate("user_source_features", rules, spark_features.toPandas(), reference)
+    on_spark = ev.evaluate("user_source_features", rules, spark_features, reference)
     assert [(o.check_name, o.passed) for o in on_spark] == [(o.check_name, o.passed) for o in local]
     for found, expected in zip(on_spark, local):
         assert found.observed == pytest.approx(expected.observed, rel=1e-9, abs=1e-12), found.check_name

@@ -27,19 +27,10 @@ from pyspark.sql import types as T  # noqa: E402
 
 PROD = yaml.safe_load((PROJECT_ROOT / "asset_configs" / "prod_discovery.yml").read_text())["monitoring"]
 PROD_RULES = parse_monitoring(PROD)
+pytestmark = pytest.mark.spark
 FEATURE_RULES = [rule for rule in PROD_RULES["user_source_features"] if rule.rule not in {
     "daily_rows_change", "daily_distinct_change", "rows_per_entity_change", "category_mix_psi", "key_overlap", "hours_covered"}]
 LIST_RULES = PROD_RULES["recommendations"]
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    from ok_ml_assets.engines.spark import session
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("OK_ML_SPARK_CONF", "spark.ui.enabled=false spark.sql.shuffle.partitions=2")
-        env.setenv("OK_ML_SPARK_DIR", str(tmp_path_factory.mktemp("spark")))
-        yield session()
 
 
 @pytest.fixture(scope="module")
