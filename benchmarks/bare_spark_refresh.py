@@ -13,6 +13,7 @@ import time
 STARTED = time.perf_counter()
 
 import json  # noqa: E402  (imports are part of what is timed)
+import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -33,6 +34,8 @@ def start_spark() -> SparkSession:
     """A plain session with the product's settings."""
     config = spark_config(load_settings())
     prepare_dirs(config)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder
     for key, value in config.items():
         builder = builder.config(key, value)
