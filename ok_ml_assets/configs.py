@@ -246,7 +246,17 @@ def with_engine(configs: list[ExperimentConfig], engine: str | None) -> list[Exp
         return configs
     if engine not in ("local", "spark"):
         raise ConfigError(f"OK_ML_ENGINE={engine!r}: the engines are local and spark")
-    return [config.model_copy(update={"engine": engine}) if engine in config.engines else config for config in configs]
+    return [on_engine(config, engine) if engine in config.engines else config for config in configs]
+
+
+def on_engine(config: ExperimentConfig, engine: str) -> ExperimentConfig:
+    """The config on `engine`, its YAML text saying so too (it is logged with each training, and reproduction reads it)."""
+    moved = config.model_copy(update={"engine": engine})
+    line = f"engine: {engine}  # set by OK_ML_ENGINE"
+    text = config.source_text
+    said = re.search(r"^engine:", text, re.M)
+    moved._source_text = re.sub(r"^engine:.*$", line, text, count=1, flags=re.M) if said else f"{line}\n{text}"
+    return moved
 
 
 def require_distinct_topics(configs: list[ExperimentConfig], directory: Path) -> None:

@@ -9,6 +9,8 @@ from ok_ml_assets.configs import (
     ConfigError,
     load_experiment_config,
     load_experiment_configs,
+    parse_experiment_text,
+    with_engine,
 )
 from ok_ml_assets.settings import PROJECT_ROOT
 from tests.conftest import prod_config
@@ -93,3 +95,18 @@ def test_a_sample_minimum_must_name_a_recorded_count(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=r"promotion names unknown metrics \['evaluated_items'\]"):
         load_experiment_config(path)
+
+
+def test_an_engine_the_type_does_not_implement_is_refused_by_name(tmp_path):
+    config = yaml.safe_load((PROJECT_ROOT / "asset_configs" / "ok_monitoring_anomaly_detection.yml").read_text())
+    path = write(tmp_path, {**config, "engine": "spark"}, "ok_monitoring_anomaly_detection")
+    with pytest.raises(ConfigError, match=r"(?s)ok_monitoring_anomaly_detection.yml.*engine.*not implemented.*runs on: local"):
+        load_experiment_config(path)
+
+
+def test_the_engine_override_moves_only_the_types_that_implement_it_and_says_so_in_the_logged_yaml():
+    configs = {c.experiment_name: c for c in with_engine(load_experiment_configs(PROJECT_ROOT / "asset_configs"), "spark")}
+    assert configs["prod_discovery"].engine == "spark" and configs["ok_monitoring_anomaly_detection"].engine == "local"
+    assert parse_experiment_text(configs["prod_discovery"].source_text, "logged").engine == "spark"
+    with pytest.raises(ConfigError, match="OK_ML_ENGINE='gpu'"):
+        with_engine(list(configs.values()), "gpu")

@@ -67,7 +67,8 @@ class RecommendationAls(PipelineType):
         files = {role: [DailyFile(dt.date.fromisoformat(v.tag), path) for v, path in inputs[role]]
                  for role in ("interactions", "subscriptions")}
         values = run_recipe(config, files, targets=("holdout_report", "recommendations"))
-        return Reproduced(values["holdout_report"].as_metrics(), values["recommendations"])
+        # On the config's own engine; the comparison reads the lists in the driver.
+        return Reproduced(values["holdout_report"].as_metrics(), values["engine"].to_pandas(values["recommendations"]))
 
     def prediction_agreement(self, recorded: pd.DataFrame, fresh: pd.DataFrame) -> float:
         """Mean share of common sources in the two top-K lists of each user."""
