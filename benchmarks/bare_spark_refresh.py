@@ -56,6 +56,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         values["recommendations"].write.parquet(str(Path(tmp) / "recommendations.parquet"))
         recommendations = spark.read.parquet(str(Path(tmp) / "recommendations.parquet")).toPandas()
+    # Spark hands list columns over as numpy arrays; the message writer takes Python lists.
+    recommendations = recommendations.assign(source_ids=recommendations["source_ids"].map(lambda ids: ids.tolist()),
+                                             scores=recommendations["scores"].map(lambda scores: scores.tolist()))
     computed = time.perf_counter()
     publish(config.publication.topic, messages(recommendations, config))
     published = time.perf_counter()
