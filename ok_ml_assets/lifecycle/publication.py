@@ -232,7 +232,7 @@ def spark_rollout(frame, publication: Publication, key_column: str):
 def spark_with_arms(frame, publication: Publication, as_of: str, key_column: str = "user_id"):
     """`with_arms` of a Spark table, computed on the executors: every row with its arm and the last data day."""
     import pyarrow as pa
-    from pyspark.sql.types import StringType
+    from pyspark.sql.types import StringType, StructField, StructType
 
     fraction, salt = publication.rollout_fraction, publication.salt
 
@@ -242,7 +242,9 @@ def spark_with_arms(frame, publication: Publication, as_of: str, key_column: str
             arms = pa.array(np.where(chosen, ROLLOUT, CONTROL), pa.string())
             yield batch.append_column("arm", arms).append_column("as_of", pa.array([as_of] * batch.num_rows, pa.string()))
 
-    return frame.mapInArrow(label, frame.schema.add("arm", StringType()).add("as_of", StringType()))
+    # A new schema: StructType.add would change the frame's own (cached) schema in place.
+    schema = StructType([*frame.schema.fields, StructField("arm", StringType()), StructField("as_of", StringType())])
+    return frame.mapInArrow(label, schema)
 
 
 def encoded_chunks(frame, encode: Callable[[pd.DataFrame], Iterable[tuple[bytes, bytes]]], rows: int = SPARK_CHUNK_ROWS):
