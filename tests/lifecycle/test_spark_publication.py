@@ -165,3 +165,20 @@ def test_a_failure_on_one_partition_leaves_no_message_of_the_batch(spark, stored
     messages = read_messages(kafka.bootstrap_servers, config.publication.topic)
     assert {value["run_id"] for _, value in messages} == {"run-before"}
     assert len(by_key(messages)) == before.report.messages == int((with_arms(rows, config.publication, "")["arm"] == ROLLOUT).sum())
+
+
+def test_predictions_logged_from_spark_load_back_as_pandas_for_a_rollback(spark, stored, tmp_path, monkeypatch):
+    from ok_ml_assets.resources.mlflow import MlflowResource
+
+    frame, rows, _ = stored
+    mlflow = MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # MLflow exports the URI it is pointed at: the variable goes back to what it was after the test.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow.tracking_uri)
+    client = mlflow.client()
+    run_id = client.create_run(client.create_experiment("spark-predictions", (tmp_path / "artifacts").as_uri())).info.run_id
+    mlflow.log_predictions(run_id, frame)
+    loaded = mlflow.load_predictions(run_id)
+    assert isinstance(loaded, pd.DataFrame) and list(loaded.columns) == ["user_id", "source_ids", "scores"]
+    as_lists = lambda table: table.sort_values("user_id").assign(  # noqa: E731
+        source_ids=lambda t: t["source_ids"].map(list), scores=lambda t: t["scores"].map(list)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(as_lists(loaded), as_lists(rows))
