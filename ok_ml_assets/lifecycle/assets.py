@@ -3,6 +3,8 @@
 import datetime as dt
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,6 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from ok_ml_assets.configs import DatasetWindow, ExperimentConfig
+from ok_ml_assets.engines import is_spark_frame
 from ok_ml_assets.lifecycle.gates import require_open_gates
 from ok_ml_assets.lifecycle.lineage import config_hash, flatten, git_state
 from ok_ml_assets.lifecycle.locks import EXPERIMENT_TAG
@@ -20,6 +23,7 @@ from ok_ml_assets.lifecycle.promotion import TRAINED_BY, PromotionPolicy
 from ok_ml_assets.lifecycle.publication import Provenance
 from ok_ml_assets.monitoring import summarize
 from ok_ml_assets.monitoring.daily import window_frame
+from ok_ml_assets.monitoring.reference import ReferenceStore
 from ok_ml_assets.registry import DataRegistry, DatasetVersion
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
 from ok_ml_assets.resources.mlflow import (
@@ -324,7 +328,8 @@ def publish_champion(
     context: dg.AssetExecutionContext, config: ExperimentConfig, gates: Sequence[dg.AssetCheckKey], predictions: pd.DataFrame,
     trained_model: TrainedModel, promotion: PromotionOutcome, kafka: KafkaResource, mlflow: MlflowResource,
 ) -> Published:
-    """Publish the rollout's predictions, all or nothing, only when every blocking check passed and the model is champion."""
+    """Publish the rollout's predictions, all or nothing, only when every blocking check passed and the model is champion
+    (a Spark DataFrame is streamed from the executors, never collected)."""
     require_open_gates(context, gates)
     require_champion(mlflow, trained_model, promotion)
     provenance = Provenance(config.experiment_name, trained_model.model_name, trained_model.model_version, trained_model.run_id)
@@ -334,6 +339,26 @@ def publish_champion(
     report = published.report
     context.log.info(f"published {report.messages} messages to {config.publication.topic} at {report.messages_per_second:,.0f}/s")
     return published
+
+
+def table_rows(table) -> int:
+    """The rows of a pandas or Spark table (counted by the executors, never collected)."""
+    return int(table.count()) if is_spark_frame(table) else len(table)
+
+
+def record_published_lists(store: ReferenceStore, experiment: str, asset: str, rollout, columns: tuple[str, str]) -> None:
+    """Keep the published (entity, list) columns for the next run's novelty; a Spark table is written by its executors."""
+    if not is_spark_frame(rollout):
+        store.record_published(experiment, asset, rollout, *columns)
+        return
+    # The store reads one parquet file (its `published.parquet`): the executors write it as one part, moved into place.
+    target = store.folder(experiment, asset) / "published.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        written = Path(tmp) / "lists"
+        rollout.select(*columns).coalesce(1).write.parquet(str(written))
+        [part] = written.glob("part-*.parquet")
+        os.replace(part, target)
 
 
 def publication_metadata(report: PublicationReport, config: ExperimentConfig, eligible: int, model: TrainedModel) -> dict:

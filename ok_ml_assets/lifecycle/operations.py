@@ -6,14 +6,28 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import pandas as pd
 
 from ok_ml_assets.configs import ConfigError, ExperimentConfig, parse_experiment_text
+from ok_ml_assets.engines import is_spark_frame
 from ok_ml_assets.lifecycle.lineage import config_hash
 from ok_ml_assets.lifecycle.promotion import Decision, PromotionPolicy, decide_promotion
-from ok_ml_assets.lifecycle.publication import ROLLOUT, BatchEnd, Provenance, publish_messages, with_arms
+from ok_ml_assets.lifecycle.publication import (
+    ROLLOUT,
+    BatchEnd,
+    HeldRows,
+    Provenance,
+    encoded_chunks,
+    publish_messages,
+    spark_rollout,
+    spark_with_arms,
+    streamed_messages,
+    with_arms,
+)
 from ok_ml_assets.pipeline_types import pipeline_type
+from ok_ml_assets.pipeline_types.base import PipelineType
 from ok_ml_assets.registry import DataRegistry
 from ok_ml_assets.resources.kafka import KafkaResource, PublicationReport
 from ok_ml_assets.resources.mlflow import CHAMPION, MlflowResource, ModelVersionFacts
@@ -84,7 +98,10 @@ def promote_challenger(
 
 @dataclass(frozen=True)
 class Published:
-    """What a publication sent: every entity with its arm, the rollout's rows and the broker's report."""
+    """What a publication sent: every entity with its arm, the rollout's rows and the broker's report.
+
+    For a Spark table, `arms` and `rollout` are Spark DataFrames computed on the executors when used, never collected.
+    """
 
     arms: pd.DataFrame
     rollout: pd.DataFrame
@@ -92,14 +109,33 @@ class Published:
 
 
 def publish_rollout(kafka: KafkaResource, config: ExperimentConfig, predictions: pd.DataFrame, provenance: Provenance,
-                    as_of: str) -> Published:
-    """Publish the rollout arm of a version's predictions in the type's payload, closed by the batch's trailers."""
+                    as_of: str, held: HeldRows | None = None) -> Published:
+    """Publish the rollout arm of a version's predictions in the type's payload, closed by the batch's trailers.
+
+    A Spark DataFrame is streamed (see `publish_spark_rollout`); `held` then counts the rows the driver holds at once.
+    """
+    if is_spark_frame(predictions):
+        return publish_spark_rollout(kafka, config, predictions, provenance, as_of, held)
     kind = pipeline_type(config.pipeline_type)
     arms = with_arms(predictions, config.publication, as_of, kind.key_column(config))
     rollout = arms[arms["arm"] == ROLLOUT]
     batch_end = BatchEnd(provenance, config.publication, kind.fallback(config, rollout))
     report = publish_messages(kafka, config.publication, kind.encode_messages(config, rollout, provenance), batch_end)
     return Published(arms, rollout, report)
+
+
+def publish_spark_rollout(kafka: KafkaResource, config: ExperimentConfig, predictions, provenance: Provenance, as_of: str,
+                          held: HeldRows | None = None, kind: PipelineType | None = None) -> Published:
+    """The rollout of a Spark table with the local path's arms, bytes and trailers in one transaction, the driver holding
+    at most a chunk of encoded rows per partition in flight: executors choose the arms and encode, the driver sends."""
+    kind = kind or pipeline_type(config.pipeline_type)
+    key_column = kind.key_column(config)
+    rollout = spark_rollout(predictions, config.publication, key_column)
+    # The fallback is the type's: given a Spark table it aggregates there, so only its result reaches the driver.
+    batch_end = BatchEnd(provenance, config.publication, kind.fallback(config, rollout))
+    chunks = encoded_chunks(rollout, partial(kind.encode_messages, config, provenance=provenance))
+    report = publish_messages(kafka, config.publication, streamed_messages(chunks, held), batch_end)
+    return Published(spark_with_arms(predictions, config.publication, as_of, key_column), rollout, report)
 
 
 def rollback(mlflow: MlflowResource, kafka: KafkaResource, experiment: str, version: str | None = None) -> tuple[str, PublicationReport]:

@@ -183,3 +183,112 @@ def publish_messages(
     if batch_end is not None:
         report.generation_id = batch_end.provenance.generation_id
     return report
+
+
+# A Spark table is published without the driver ever holding it: the executors choose the arms and encode, the driver
+# receives the encoded messages a chunk at a time and sends them in the same single transaction. pyspark and pyarrow are
+# imported inside these functions, so the local engine never loads them.
+SPARK_CHUNK_ROWS = 4_000
+ENCODED_SCHEMA = "keys binary, key_lengths binary, message_values binary, value_lengths binary"
+
+
+@dataclass
+class HeldRows:
+    """How many rows the driver holds at once while it streams a publication: now, at the peak, and in all."""
+
+    now: int = 0
+    peak: int = 0
+    total: int = 0
+
+    def take(self, rows: int) -> None:
+        """A chunk of rows arrived in the driver."""
+        self.now += rows
+        self.total += rows
+        self.peak = max(self.peak, self.now)
+
+    def release(self, rows: int) -> None:
+        """A chunk's rows are sent and dropped."""
+        self.now -= rows
+
+
+def key_array(batch, key_column: str) -> np.ndarray:
+    """A record batch's key column as numpy."""
+    return batch.column(key_column).to_numpy(zero_copy_only=False)
+
+
+def spark_rollout(frame, publication: Publication, key_column: str):
+    """The rows of a Spark table in the rollout arm, chosen on the executors exactly as `with_arms` chooses them."""
+    import pyarrow as pa
+
+    fraction, salt = publication.rollout_fraction, publication.salt
+
+    def keep_rollout(batches):
+        for batch in batches:
+            yield batch.filter(pa.array(in_rollout(key_array(batch, key_column), fraction, salt)))
+
+    return frame.mapInArrow(keep_rollout, frame.schema)
+
+
+def spark_with_arms(frame, publication: Publication, as_of: str, key_column: str = "user_id"):
+    """`with_arms` of a Spark table, computed on the executors: every row with its arm and the last data day."""
+    import pyarrow as pa
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    fraction, salt = publication.rollout_fraction, publication.salt
+
+    def label(batches):
+        for batch in batches:
+            chosen = in_rollout(key_array(batch, key_column), fraction, salt)
+            arms = pa.array(np.where(chosen, ROLLOUT, CONTROL), pa.string())
+            yield batch.append_column("arm", arms).append_column("as_of", pa.array([as_of] * batch.num_rows, pa.string()))
+
+    # A new schema: StructType.add would change the frame's own (cached) schema in place.
+    schema = StructType([*frame.schema.fields, StructField("arm", StringType()), StructField("as_of", StringType())])
+    return frame.mapInArrow(label, schema)
+
+
+def encoded_chunks(frame, encode: Callable[[pd.DataFrame], Iterable[tuple[bytes, bytes]]], rows: int = SPARK_CHUNK_ROWS):
+    """A Spark table of one row per `rows` input rows: their messages encoded on the executors, keys and values each
+    concatenated with their lengths (int32), so the driver unpickles a few large values instead of one row per message."""
+    import pyarrow as pa
+
+    def encode_batches(batches):
+        for batch in batches:
+            for start in range(0, batch.num_rows, rows):
+                messages = list(encode(batch.slice(start, rows).to_pandas()))
+                if not messages:
+                    continue
+                keys, values = [key for key, _ in messages], [value for _, value in messages]
+                yield pa.RecordBatch.from_pylist([{
+                    "keys": b"".join(keys), "key_lengths": np.fromiter(map(len, keys), np.int32, len(keys)).tobytes(),
+                    "message_values": b"".join(values), "value_lengths": np.fromiter(map(len, values), np.int32, len(values)).tobytes(),
+                }], schema=encoded_arrow_schema())
+
+    return frame.mapInArrow(encode_batches, ENCODED_SCHEMA)
+
+
+def encoded_arrow_schema():
+    """ENCODED_SCHEMA as an Arrow schema (built where it is used: pyarrow is imported late)."""
+    import pyarrow as pa
+
+    return pa.schema([(name, pa.binary()) for name in ("keys", "key_lengths", "message_values", "value_lengths")])
+
+
+def split_blob(blob: bytes, lengths: bytes) -> list[bytes]:
+    """Concatenated byte strings cut back into the strings, given their int32 lengths."""
+    ends = np.cumsum(np.frombuffer(lengths, dtype=np.int32)).tolist()
+    return [blob[start:end] for start, end in zip([0, *ends[:-1]], ends)]
+
+
+def streamed_messages(chunks, held: HeldRows | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """The messages of an `encoded_chunks` table, brought to the driver a partition at a time (the next one prefetched)."""
+    held = held if held is not None else HeldRows()
+    for chunk in chunks.toLocalIterator(prefetchPartitions=True):
+        keys = split_blob(bytes(chunk["keys"]), bytes(chunk["key_lengths"]))
+        values = split_blob(bytes(chunk["message_values"]), bytes(chunk["value_lengths"]))
+        held.take(len(keys))
+        try:
+            yield from zip(keys, values)
+        finally:
+            held.release(len(keys))
+        del chunk, keys, values

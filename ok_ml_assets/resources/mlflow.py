@@ -12,6 +12,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from ok_ml_assets.engines import is_spark_frame
+
 CHALLENGER, CHAMPION = "challenger", "champion"
 PREDICTIONS_ARTIFACT = "predictions/predictions.parquet"
 # Every dataset version a run trained on (a tag would be cut at MLflow's 8,000 characters on long windows).
@@ -246,14 +248,22 @@ class MlflowResource(dg.ConfigurableResource):
         client.set_registered_model_alias(name, CHAMPION, version)
 
     def log_predictions(self, run_id: str, table: pd.DataFrame) -> None:
-        """Keep a version's predictions with its run, so it can be re-published on rollback."""
+        """Keep a version's predictions with its run, so it can be re-published on rollback (a Spark table as the folder
+        of parquet parts its executors write)."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(PREDICTIONS_ARTIFACT).name
+            if is_spark_frame(table):
+                table.write.parquet(str(path))
+                # Spark's markers and checksums are no part of the table.
+                for marker in [*path.glob("_*"), *path.glob(".*")]:
+                    marker.unlink()
+                self.client().log_artifacts(run_id, str(path), PREDICTIONS_ARTIFACT)
+                return
             table.to_parquet(path, index=False)
             self.client().log_artifact(run_id, str(path), str(Path(PREDICTIONS_ARTIFACT).parent))
 
     def load_predictions(self, run_id: str) -> pd.DataFrame:
-        """The predictions recorded with a run."""
+        """The predictions recorded with a run, as pandas (a single parquet file, or the parts of a Spark table in order)."""
         with tempfile.TemporaryDirectory() as tmp:
             return pd.read_parquet(self.client().download_artifacts(run_id, PREDICTIONS_ARTIFACT, tmp))
 

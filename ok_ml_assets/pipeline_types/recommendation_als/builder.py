@@ -20,8 +20,10 @@ from ok_ml_assets.lifecycle.assets import (
     publication_metadata,
     publish_champion,
     read_window,
+    record_published_lists,
     recorded_versions,
     statistics_metadata,
+    table_rows,
     tag_date,
     trained_dataset_tags,
     trained_model_output,
@@ -300,20 +302,22 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
     checks = [*build_experiment_checks(config, key), build_scores_finite_check(key)]
     gates = blocking_check_keys(checks)
 
-    @dg.asset(**common, kinds={"kafka"}, automation_condition=PUBLISH_WHEN_GATES_PASS)
+    @dg.asset(**common, kinds={"kafka"}, automation_condition=PUBLISH_WHEN_GATES_PASS, dagster_type=EngineTable,
+              ins={"recommendations": dg.AssetIn(key("recommendations"), dagster_type=EngineTable)})
     def published_recommendations(
         context: dg.AssetExecutionContext,
-        recommendations: pd.DataFrame,
+        recommendations,
         trained_model: TrainedModel,
         model_promotion: PromotionOutcome,
         kafka: KafkaResource,
         mlflow: MlflowResource,
         monitoring: MonitoringResource,
-    ) -> dg.Output[pd.DataFrame]:
+    ) -> dg.Output:
         """Rollout users' champion lists in a Kafka topic keyed by user id; automation publishes once upstream is new and checks pass."""
+        # `recommendations` is pandas, or a Spark DataFrame when Spark stored it: then it is streamed, never collected.
         sent = publish_champion(context, config, gates, recommendations, trained_model, model_promotion, kafka, mlflow)
-        monitoring.store().record_published(exp, "recommendations", sent.rollout)
-        return dg.Output(sent.arms, metadata=publication_metadata(sent.report, config, len(recommendations), trained_model))
+        record_published_lists(monitoring.store(), exp, "recommendations", sent.rollout, ("user_id", "source_ids"))
+        return dg.Output(sent.arms, metadata=publication_metadata(sent.report, config, table_rows(recommendations), trained_model))
 
     @dg.asset(**common, kinds={"duckdb"})
     def online_metrics(published_recommendations: pd.DataFrame, registry: RegistryResource) -> dg.Output[pd.DataFrame]:

@@ -9,6 +9,7 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 
+from ok_ml_assets.engines import is_spark_frame
 from ok_ml_assets.lifecycle import encoding
 from ok_ml_assets.lifecycle.publication import Provenance, encoded_ahead, envelope, envelope_parts, message_key, rounded
 
@@ -96,11 +97,34 @@ def flat(source_lists: list, lengths: np.ndarray, score_lists: list) -> tuple[np
 
 
 def popular_fallback(recommendations: pd.DataFrame, top_k: int) -> dict:
-    """The `top_k` sources in the most lists of the batch, scored by their share of lists."""
-    counts = listed_ids(recommendations["source_ids"]).value_counts()
-    lists = max(len(recommendations), 1)
+    """The `top_k` sources in the most lists of the batch, scored by their share of lists (a Spark table counted there)."""
+    if is_spark_frame(recommendations):
+        counts, lists = spark_source_counts(recommendations), recommendations.count()
+    else:
+        counts, lists = listed_ids(recommendations["source_ids"]).value_counts(), len(recommendations)
+    return fallback_of(counts, max(lists, 1), top_k)
+
+
+def fallback_of(counts: pd.Series, lists: int, top_k: int) -> dict:
+    """The fallback value from the number of lists each source is in, most first."""
     items = [{"source_id": int(s), "score": round(float(c) / lists, 6)} for s, c in counts.head(top_k).items()]
     return {"items": items, "source": "most recommended sources of this batch"}
+
+
+def spark_source_counts(recommendations) -> pd.Series:
+    """What `listed_ids(...).value_counts()` gives for the Spark table's rows in their order, counted on the executors:
+    only one row per distinct source reaches the driver."""
+    from pyspark.sql import functions as F
+
+    # value_counts lists ids in order of first appearance, then sorts by count (ties keep no promised order): handing
+    # the same sort the same first-appearance order gives the local ranking, ties included.
+    listed = recommendations.select(F.monotonically_increasing_id().alias("row"), F.posexplode("source_ids").alias("at", "source_id"))
+    counted = (listed.where(F.col("source_id").isNotNull()).groupBy("source_id")
+               .agg(F.count("*").alias("lists"), F.min(F.struct("row", "at")).alias("first"))
+               .select(F.col("source_id").cast("long"), "lists", F.col("first.row").alias("row"), F.col("first.at").alias("at"))
+               .toPandas().sort_values(["row", "at"]))
+    return pd.Series(counted["lists"].to_numpy(np.int64), index=pd.Index(counted["source_id"].to_numpy(np.int64)),
+                     name="count").sort_values(ascending=False)
 
 
 def listed_ids(lists: pd.Series) -> pd.Series:
