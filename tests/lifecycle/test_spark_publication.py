@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import numpy as np
@@ -18,23 +17,8 @@ from ok_ml_assets.resources.kafka import KafkaResource
 from ok_ml_assets.settings import PROJECT_ROOT, load_settings
 from tests.kafka_utils import read_messages, read_trailers
 
+pytestmark = [pytest.mark.spark, pytest.mark.integration]
 PARTITIONS = 8
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    """One local session for the module, the UI off, its scratch and event log in a temporary folder."""
-    from ok_ml_assets.engines.spark import session
-
-    saved = {name: os.environ.get(name) for name in ("OK_ML_SPARK_DIR", "OK_ML_SPARK_CONF")}
-    os.environ.update(OK_ML_SPARK_DIR=str(tmp_path_factory.mktemp("spark")), OK_ML_SPARK_CONF="spark.ui.enabled=false")
-    try:
-        spark = session(load_settings())
-    finally:
-        for name, value in saved.items():
-            os.environ.pop(name) if value is None else os.environ.update({name: value})
-    yield spark
-    spark.stop()
 
 
 @pytest.fixture

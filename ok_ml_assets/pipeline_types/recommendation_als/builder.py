@@ -290,7 +290,7 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
         engine = engine_for(config, spark)
         table = STAGE["recommendations"].run(config, {"embeddings": embeddings, "subscribed_pairs": subscribed_pairs,
                                                       "user_source_features": user_source_features, "engine": engine})
-        mlflow.log_predictions(trained_model.run_id, engine.to_pandas(table))
+        mlflow.log_predictions(trained_model.run_id, table)
         return dg.Output(table, metadata={
             "users": dg.MetadataValue.int(table_counts(table)["rows"]),
             "mean_list_length": dg.MetadataValue.float(mean_list_length(table, "source_ids")),
