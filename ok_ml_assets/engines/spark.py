@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster_pyspark import LazyPySparkResource
+from pydantic import PrivateAttr
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -86,16 +87,23 @@ def start_session(config: dict[str, Any]) -> SparkSession:
 
 
 class SparkResource(LazyPySparkResource):
-    """dagster-pyspark's lazy session resource: created when a Spark experiment's step first asks, stopped at the run's end."""
+    """dagster-pyspark's lazy session resource: created when a Spark experiment's step first asks, stopped at the run's end.
+
+    A session the process already had (a notebook's, a test's) is used and left running: the resource stops only its own.
+    """
+
+    _owned: bool = PrivateAttr(default=False)
 
     def _init_session(self) -> None:
         if self._spark_session is None:
-            self._spark_session = start_session(self.spark_config)
+            active = SparkSession.getActiveSession()
+            self._spark_session = active or start_session(self.spark_config)
+            self._owned = active is None
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._spark_session is not None:
+        if self._spark_session is not None and self._owned:
             self._spark_session.stop()
-            self._spark_session = None
+        self._spark_session, self._owned = None, False
 
 
 def spark_resource(settings: Settings) -> SparkResource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -35,3 +36,11 @@ def test_a_spark_experiment_publishes_its_rollout_and_stores_partitioned_tables(
     assert features.metadata["engine"].value == "spark" and features.metadata["rows"].value > 1000
     publication = instance.fetch_materializations(KEY("published_recommendations"), limit=1).records[0].asset_materialization
     assert publication.metadata["messages"].value == int(chosen.sum())
+
+
+def test_the_run_stops_the_session_it_started_and_leaves_a_running_one_alone(spark, settings):
+    from ok_ml_assets.engines.spark import spark_resource
+
+    with dg.build_resources({"spark": spark_resource(settings)}) as resources:
+        assert resources.spark.spark_session is spark
+    assert not spark.sparkContext._jsc.sc().isStopped()
