@@ -14,7 +14,9 @@ from ok_ml_assets.settings import PROJECT_ROOT, load_settings
 PROD = PROJECT_ROOT / "asset_configs" / "prod_discovery.yml"
 # Recipe values that the graph stores under other asset names.
 STORED_AS = {"embeddings": ("user_embeddings", "source_embeddings"), "holdout_report": ("trained_model",),
-             "validation_split": ("trained_model",), "chosen_model": ("trained_model",)}
+             "validation_split": ("trained_model",), "chosen_model": ("trained_model",),
+             # The engine is the run's (its Spark resource or this machine), not a value of the graph.
+             "engine": ()}
 # One multi-asset computes these together: values passed between them never cross an asset boundary.
 TRAIN_ALS = {"user_embeddings", "source_embeddings", "trained_model"}
 
