@@ -62,7 +62,7 @@ class TabularClassification(PipelineType):
 
         files = [VersionFile(v.tag, path) for v, path in inputs["examples"]]
         values = run_recipe(config, {"examples": files}, targets=("evaluation_report", "predictions"))
-        return Reproduced(values["evaluation_report"].as_metrics(), values["predictions"])
+        return Reproduced(values["evaluation_report"].as_metrics(), values["engine"].to_pandas(values["predictions"]))
 
     def prediction_agreement(self, recorded: pd.DataFrame, fresh: pd.DataFrame) -> float:
         """Share of the recorded entities given the same label again."""

@@ -108,6 +108,8 @@ class TabularClassificationConfig(ExperimentConfig):
     synthetic: Synthetic | None = None
 
     monitored_assets: ClassVar[tuple[str, ...]] = ("labelled_examples", "predictions")
+    # On Spark: the examples, the split, the preparation's statistics and the scoring; LightGBM trains on the driver.
+    engines: ClassVar[tuple[str, ...]] = ("local", "spark")
 
     @property
     def binary(self) -> bool:

@@ -8,8 +8,8 @@ from pathlib import Path
 import mlflow.pyfunc
 import pandas as pd
 
+from ok_ml_assets.pipeline_types.tabular_classification.classifier import Classifier, prediction_table
 from ok_ml_assets.pipeline_types.tabular_classification.preparation import Preparation
-from ok_ml_assets.pipeline_types.tabular_classification.recipe import Classifier, prediction_table
 
 
 class ClassifierModel(mlflow.pyfunc.PythonModel):

@@ -3,17 +3,27 @@
 dataset_download (the registered versions, oldest first) -> concat_datasets -> split_dataset -> train_model
 (prepare_features on the train split, LightGBM with early stopping on validation) -> evaluate (operating threshold
 on validation, metrics on test, against the prior-rate baseline) -> predict (the entities of the newest version).
+
+Each stage asks the experiment's engine (`engine.py`, `spark.py`) for the tables; LightGBM, the threshold and the
+metrics run here, on the driver, on rows the engine hands over in the same order whatever the engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ok_ml_assets import recipes
+from ok_ml_assets.pipeline_types.tabular_classification.classifier import (
+    Classifier,
+    fit_classifier,
+    label_codes,
+    prediction_table,
+)
 from ok_ml_assets.pipeline_types.tabular_classification.config import (
     ConcatDatasets,
     Evaluation,
@@ -22,37 +32,31 @@ from ok_ml_assets.pipeline_types.tabular_classification.config import (
     SplitDataset,
     TabularClassificationConfig,
 )
+from ok_ml_assets.pipeline_types.tabular_classification.engine import (
+    LABEL_INDEX,
+    SPLIT_COLUMN,
+    TEST,
+    TRAIN,
+    VALIDATION,
+    VERSION_COLUMN,
+    TabularEngine,
+    engine_for,
+    entities_to_score,
+    part,
+    split_dataset,
+)
 from ok_ml_assets.pipeline_types.tabular_classification.metrics import (
     binary_metrics,
     multiclass_metrics,
     threshold_for_precision,
 )
-from ok_ml_assets.pipeline_types.tabular_classification.preparation import Preparation, fit_preparation, prepare
 from ok_ml_assets.recipes import Stage, VersionFile, stage_index
 
-VERSION_COLUMN = "dataset_version"
-LABEL_INDEX = "label_index"
-SPLIT_COLUMN = "split"
-TRAIN, VALIDATION, TEST = "train", "validation", "test"
+# A table in the engine's form: pandas (local) or a Spark DataFrame (spark).
+Table = Any
 
-
-@dataclass(frozen=True)
-class Classifier:
-    """A trained model with everything scoring needs: the booster, the preparation, the classes, the threshold."""
-
-    booster_text: str
-    preparation: Preparation
-    classes: list[str]
-    threshold: float
-    best_iteration: int
-    importance: pd.DataFrame
-
-    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
-        """Rows x classes probabilities of a table holding the feature columns."""
-        import lightgbm as lgb
-
-        raw = lgb.Booster(model_str=self.booster_text).predict(prepare(frame, self.preparation), num_iteration=self.best_iteration)
-        return np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
+__all__ = ["LABEL_INDEX", "SPLIT_COLUMN", "TEST", "TRAIN", "VALIDATION", "VERSION_COLUMN", "Classifier", "VersionFile",
+           "entities_to_score", "label_codes", "part", "prediction_table", "split_dataset"]
 
 
 @dataclass(frozen=True)
@@ -68,97 +72,37 @@ class EvaluationReport:
         return {**self.model, **{f"baseline_{k}": v for k, v in self.baseline.items()}, "threshold": self.threshold}
 
 
-def concat_datasets(examples: list[VersionFile], concat: ConcatDatasets, features: Features, classes: list[str]) -> pd.DataFrame:
+def concat_datasets(examples: list[VersionFile], engine: TabularEngine, concat: ConcatDatasets, features: Features,
+                    classes: list[str]) -> Table:
     """labelled_examples: every downloaded version in one table, with its version and the label's class index.
 
     Newest rows win duplicates. The class index (`label_index`; for two classes, 1 marks the positive one) lets
     monitoring bound the label rate.
     """
-    if not examples:
-        raise ValueError("no registered version of the labelled dataset in the window")
-    table = pd.concat([pd.read_parquet(f.path).assign(**{VERSION_COLUMN: f.tag}) for f in examples], ignore_index=True)
-    if concat.deduplicate_on:
-        table = table.drop_duplicates(concat.deduplicate_on, keep="last")
-    table = table.reset_index(drop=True)
-    return table.assign(**{LABEL_INDEX: label_codes(table[features.label_column], classes)})
+    return engine.concat(examples, concat.deduplicate_on, features.label_column, classes)
 
 
-def label_codes(labels: pd.Series, classes: list[str]) -> np.ndarray:
-    """Each label's index in `classes`; an unknown label is an error naming it."""
-    codes = pd.Categorical(labels.astype(str), categories=classes).codes
-    if (codes < 0).any():
-        unknown = sorted(set(labels.astype(str)) - set(classes))
-        raise ValueError(f"labels {unknown[:5]} are not among the declared classes {classes}")
-    return codes.astype(np.int64)
-
-
-def split_dataset(examples: pd.DataFrame, split: SplitDataset, features: Features) -> pd.DataFrame:
+def split_examples(examples: Table, engine: TabularEngine, split: SplitDataset, features: Features) -> Table:
     """dataset_split: each row's split; by time the oldest rows train and the newest test, else stratified at random."""
-    n = len(examples)
-    n_train, n_val = int(round(n * split.train_size)), int(round(n * split.val_size))
-    if split.method == "time":
-        order = np.argsort(examples[VERSION_COLUMN].to_numpy(), kind="stable")
-    else:
-        from sklearn.model_selection import train_test_split
-
-        labels = examples[features.label_column].astype(str).to_numpy()
-        positions = np.arange(n)
-        train, rest = train_test_split(positions, train_size=n_train, stratify=labels, random_state=split.seed)
-        val, test = train_test_split(rest, train_size=n_val, stratify=labels[rest], random_state=split.seed)
-        order = np.concatenate([train, val, test])
-    parts = np.empty(n, dtype=object)
-    parts[order[:n_train]], parts[order[n_train:n_train + n_val]], parts[order[n_train + n_val:]] = TRAIN, VALIDATION, TEST
-    result = examples.assign(**{SPLIT_COLUMN: parts})
-    for part in (TRAIN, VALIDATION, TEST):
-        if not (result[SPLIT_COLUMN] == part).any():
-            raise ValueError(f"split_dataset left the {part} split empty ({n} rows)")
-    return result
+    return engine.split(examples, split, features)
 
 
-def part(split_frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The rows of one split."""
-    return split_frame[split_frame[SPLIT_COLUMN] == name]
+def model_columns(features: Features) -> list[str]:
+    """The columns training and evaluation read on the driver: the label and the feature columns."""
+    return [features.label_column, *[c.name for c in features.columns]]
 
 
-def class_weights(codes: np.ndarray, n_classes: int, policy: str) -> np.ndarray:
-    """Per-row weights: "balanced" gives every class the same total weight, so rare positives count."""
-    if policy == "none":
-        return np.ones(len(codes))
-    counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
-    return (len(codes) / (n_classes * np.maximum(counts, 1)))[codes]
-
-
-def lightgbm_params(model: Model, n_classes: int) -> dict:
-    """LightGBM's parameters for a binary or multiclass objective, deterministic for a seed."""
-    objective = {"objective": "binary"} if n_classes == 2 else {"objective": "multiclass", "num_class": n_classes}
-    return {**objective, "num_leaves": model.num_leaves, "learning_rate": model.learning_rate,
-            "min_child_samples": model.min_child_samples, "feature_fraction": model.feature_fraction,
-            "seed": model.seed, "deterministic": True, "force_row_wise": True, "verbosity": -1}
-
-
-def train_model(split_frame: pd.DataFrame, features: Features, classes: list[str], model: Model) -> Classifier:
-    """classifier: preparation learned on train, LightGBM fit on train with early stopping on validation."""
-    import lightgbm as lgb
-
-    train, val = part(split_frame, TRAIN), part(split_frame, VALIDATION)
-    preparation = fit_preparation(train, features)
-    train_codes, val_codes = label_codes(train[features.label_column], classes), label_codes(val[features.label_column], classes)
-    categorical = preparation.categorical_positions
-    train_set = lgb.Dataset(prepare(train, preparation), train_codes, categorical_feature=categorical, free_raw_data=False,
-                            weight=class_weights(train_codes, len(classes), model.class_weight))
-    val_set = lgb.Dataset(prepare(val, preparation), val_codes, categorical_feature=categorical, reference=train_set,
-                          weight=class_weights(val_codes, len(classes), model.class_weight))
-    booster = lgb.train(lightgbm_params(model, len(classes)), train_set, num_boost_round=model.n_estimators,
-                        valid_sets=[val_set], callbacks=[lgb.early_stopping(model.early_stopping_rounds, verbose=False)])
-    importance = pd.DataFrame({"feature": preparation.order,
-                               "gain": booster.feature_importance("gain", iteration=booster.best_iteration),
-                               "splits": booster.feature_importance("split", iteration=booster.best_iteration)})
-    return Classifier(booster.model_to_string(), preparation, list(classes), 0.5, int(booster.best_iteration or 0),
-                      importance.sort_values("gain", ascending=False, ignore_index=True))
+def train_model(split_frame: Table, engine: TabularEngine, features: Features, classes: list[str], model: Model) -> Classifier:
+    """classifier: preparation learned on train (by the engine), LightGBM fit on the driver with early stopping on validation."""
+    train = engine.part(split_frame, TRAIN)
+    preparation = engine.fit_preparation(train, features)
+    columns = model_columns(features)
+    return fit_classifier(engine.collect(train, columns), engine.collect(engine.part(split_frame, VALIDATION), columns),
+                          preparation, features, classes, model)
 
 
 def score_split(classifier: Classifier, frame: pd.DataFrame, features: Features) -> tuple[np.ndarray, np.ndarray]:
-    """(label codes, probabilities) of a split."""
+    """(label codes, probabilities) of a split's rows."""
     return label_codes(frame[features.label_column], classifier.classes), classifier.probabilities(frame)
 
 
@@ -169,16 +113,18 @@ def metrics_of(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]
     return multiclass_metrics(labels, probabilities, classes, bins)
 
 
-def evaluate(classifier: Classifier, split_frame: pd.DataFrame, features: Features, evaluation: Evaluation) -> EvaluationReport:
+def evaluate(classifier: Classifier, split_frame: Table, engine: TabularEngine, features: Features,
+             evaluation: Evaluation) -> EvaluationReport:
     """evaluation: the threshold for the target precision on validation, then the model and the prior rate on test."""
-    classes = classifier.classes
+    classes, columns = classifier.classes, model_columns(features)
     threshold = 0.5
     if len(classes) == 2:
-        val_labels, val_probabilities = score_split(classifier, part(split_frame, VALIDATION), features)
+        validation = engine.collect(engine.part(split_frame, VALIDATION), columns)
+        val_labels, val_probabilities = score_split(classifier, validation, features)
         threshold = threshold_for_precision(val_labels, val_probabilities[:, 1], evaluation.target_precision)
-    labels, probabilities = score_split(classifier, part(split_frame, TEST), features)
-    train_labels = label_codes(part(split_frame, TRAIN)[features.label_column], classes)
-    prior = np.bincount(train_labels, minlength=len(classes)) / len(train_labels)
+    labels, probabilities = score_split(classifier, engine.collect(engine.part(split_frame, TEST), columns), features)
+    train_counts = engine.class_counts(engine.part(split_frame, TRAIN), len(classes))
+    prior = train_counts / train_counts.sum()
     # The baseline scores every entity with the train prior; a constant needs a threshold at or below it to flag anyone.
     baseline = metrics_of(labels, np.tile(prior, (len(labels), 1)), classes, float(prior[-1]), evaluation.calibration_bins)
     model = metrics_of(labels, probabilities, classes, threshold, evaluation.calibration_bins)
@@ -191,52 +137,31 @@ def with_threshold(classifier: Classifier, report: EvaluationReport) -> Classifi
                       classifier.best_iteration, classifier.importance)
 
 
-def entities_to_score(examples: pd.DataFrame, features: Features) -> pd.DataFrame:
-    """The entities of the newest version, one row each."""
-    newest = examples[examples[VERSION_COLUMN] == examples[VERSION_COLUMN].max()]
-    return newest.drop_duplicates(features.id_column, keep="last").reset_index(drop=True)
-
-
-def predict(classifier: Classifier, examples: pd.DataFrame, features: Features) -> pd.DataFrame:
+def predict(classifier: Classifier, examples: Table, engine: TabularEngine, features: Features) -> Table:
     """predictions: per entity of the newest version, the predicted class and its score (binary: the positive one)."""
-    entities = entities_to_score(examples, features)
-    return prediction_table(classifier, entities, features.id_column)
+    return engine.score(classifier, engine.entities_to_score(examples, features), features.id_column)
 
 
-def prediction_table(classifier: Classifier, entities: pd.DataFrame, id_column: str) -> pd.DataFrame:
-    """Per entity: `label`, `score`, `flagged` (binary: score at or above the threshold) and every class's probability."""
-    probabilities = classifier.probabilities(entities)
-    classes = np.asarray(classifier.classes)
-    if len(classes) == 2:
-        score = probabilities[:, 1]
-        flagged = score >= classifier.threshold
-        label = np.where(flagged, classes[1], classes[0])
-    else:
-        best = probabilities.argmax(axis=1)
-        score, label, flagged = probabilities.max(axis=1), classes[best], best != 0
-    return pd.DataFrame({
-        id_column: entities[id_column].to_numpy(),
-        "label": label,
-        "score": score.astype(np.float64),
-        "flagged": flagged.astype(np.int64),
-        "probabilities": [row.tolist() for row in probabilities],
-    })
-
-
+# Recipe inputs: `examples`, a list of VersionFile (the registered versions, oldest first), and `engine`, the experiment's
+# engine (engine_for), which run_recipe supplies when the caller does not.
 STAGES: tuple[Stage, ...] = (
-    Stage("labelled_examples", concat_datasets, ("examples",), ("concat_datasets", "features", "classes")),
-    Stage("dataset_split", split_dataset, ("labelled_examples",), ("split_dataset", "features")),
-    Stage("classifier", train_model, ("dataset_split",), ("features", "classes", "model")),
-    Stage("evaluation_report", evaluate, ("classifier", "dataset_split"), ("features", "evaluation")),
+    Stage("labelled_examples", concat_datasets, ("examples", "engine"), ("concat_datasets", "features", "classes")),
+    Stage("dataset_split", split_examples, ("labelled_examples", "engine"), ("split_dataset", "features")),
+    Stage("classifier", train_model, ("dataset_split", "engine"), ("features", "classes", "model")),
+    Stage("evaluation_report", evaluate, ("classifier", "dataset_split", "engine"), ("features", "evaluation")),
     Stage("classifier_at_threshold", with_threshold, ("classifier", "evaluation_report")),
-    Stage("predictions", predict, ("classifier_at_threshold", "labelled_examples"), ("features",)),
+    Stage("predictions", predict, ("classifier_at_threshold", "labelled_examples", "engine"), ("features",)),
 )
 
 
 def run_recipe(
     config: TabularClassificationConfig, values: Mapping[str, object], targets: Iterable[str] = ("predictions",)
 ) -> dict[str, object]:
-    """Compute `targets` (the predictions by default) from the given values with this type's stages."""
+    """Compute `targets` (the predictions by default) from the given values with this type's stages, on the experiment's
+    engine unless `values` names one."""
+    values = dict(values)
+    if "engine" not in values:
+        values["engine"] = engine_for(config)
     return recipes.run_recipe(STAGES, config, values, targets)
 
 
