@@ -7,6 +7,10 @@ follow exactly the local order. A stratified split is scikit-learn's seeded perm
 is computed on the driver from the collected labels (one column) with the local function and joined back by `row_id`.
 Scores are computed on the executors (`mapInPandas` with the classifier shipped to each task): the same local
 preparation and booster per batch, so they equal the local scores whatever the batching.
+
+The examples, the split and the scores are checkpointed on the executors (memory, then disk) when made: every later
+step reads them several times (counts, statistics, the rows training needs, the stored copy), never recomputing the
+window's reads, deduplication and row numbering.
 """
 
 from __future__ import annotations
@@ -90,35 +94,43 @@ class SparkEngine:
                        [self._version(i, f) for i, f in enumerate(examples)])
         if deduplicate_on:
             table = first_per(table, deduplicate_on, F.desc(FILE_INDEX), F.desc(FILE_ROW))
-        table = with_row_ids(table, len(examples)).withColumn(LABEL_INDEX, class_index(F.col(label_column), classes))
-        require_declared_labels(table, label_column, classes)
+        table = table.withColumn(LABEL_INDEX, class_index(F.col(label_column), classes))
+        # One pass counts each file's rows and the undeclared labels; only a failure looks the labels up by name.
+        unknown = F.col(LABEL_INDEX).isNull() | (F.col(LABEL_INDEX) < 0)
+        counts = table.groupBy(FILE_INDEX).agg(F.count(F.lit(1)), F.count(F.when(unknown, 1))).collect()
+        if any(row[2] for row in counts):
+            raise ValueError(f"labels {undeclared_labels(table, label_column)} are not among the declared classes {classes}")
+        table = with_row_ids(table, [dict((row[0], row[1]) for row in counts).get(i, 0) for i in range(len(examples))],
+                             renumber=bool(deduplicate_on))
         columns = [c for c in table.columns if c not in (FILE_INDEX, FILE_ROW, ROW_ID)]
-        return table.select(*columns, ROW_ID).orderBy(ROW_ID)
+        return table.select(*columns, ROW_ID).orderBy(ROW_ID).localCheckpoint()
 
     def split(self, examples: DataFrame, split: SplitDataset, features: Features) -> DataFrame:
         """The examples with each row's split, exactly the local engine's assignment."""
-        n = examples.count()
-        n_train, n_val = split_sizes(n, split)
         if split.method == "time":
-            result = self._time_split(examples, n_train, n_val)
+            result = self._time_split(examples, split)
         else:
-            result = self._stratified_split(examples, features.label_column, n_train, n_val, split.seed)
-        require_every_split(n, n_train, n_val)
-        return result.orderBy(ROW_ID)
+            result = self._stratified_split(examples, split, features.label_column)
+        return result.orderBy(ROW_ID).localCheckpoint()
 
-    def _time_split(self, examples: DataFrame, n_train: int, n_val: int) -> DataFrame:
+    def _time_split(self, examples: DataFrame, split: SplitDataset) -> DataFrame:
         """By time: rows ranked by version (oldest first), then by row order within a version, cut at the split sizes."""
         counts = sorted((row[0], row[1]) for row in examples.groupBy(VERSION_COLUMN).count().collect())
+        n = sum(count for _, count in counts)
+        n_train, n_val = split_sizes(n, split)
+        require_every_split(n, n_train, n_val)
         starts = np.concatenate([[0], np.cumsum([count for _, count in counts])[:-1]]).astype(np.int64)
         start = F.create_map(*[F.lit(x) for (tag, _), s in zip(counts, starts) for x in (tag, int(s))])[F.col(VERSION_COLUMN)]
         position = start.cast("bigint") + F.row_number().over(Window.partitionBy(VERSION_COLUMN).orderBy(ROW_ID)) - 1
         part = F.when(position < n_train, TRAIN).when(position < n_train + n_val, VALIDATION).otherwise(TEST)
         return examples.withColumn(SPLIT_COLUMN, part)
 
-    def _stratified_split(self, examples: DataFrame, label_column: str, n_train: int, n_val: int, seed: int) -> DataFrame:
+    def _stratified_split(self, examples: DataFrame, split: SplitDataset, label_column: str) -> DataFrame:
         """Stratified: the local seeded permutation of the label column (collected alone), joined back by row id."""
         labels = examples.select(ROW_ID, label_column).orderBy(ROW_ID).toPandas()
-        order = stratified_order(labels[label_column].astype(str).to_numpy(), n_train, n_val, seed)
+        n_train, n_val = split_sizes(len(labels), split)
+        order = stratified_order(labels[label_column].astype(str).to_numpy(), n_train, n_val, split.seed)
+        require_every_split(len(labels), n_train, n_val)
         parts = split_parts(order, n_train, n_val).astype(str)
         assignment = self.spark.createDataFrame(pd.DataFrame({ROW_ID: labels[ROW_ID].to_numpy(np.int64), SPLIT_COLUMN: parts}))
         return examples.join(assignment, ROW_ID).select(*examples.columns, SPLIT_COLUMN)
@@ -181,7 +193,8 @@ class SparkEngine:
             for batch in batches:
                 yield prediction_table(classifier, batch, id_column).assign(**{ROW_ID: batch[ROW_ID].to_numpy()})[schema.names]
 
-        return entities.select(ROW_ID, id_column, *classifier.preparation.order).mapInPandas(scored, schema).orderBy(ROW_ID).drop(ROW_ID)
+        scores = entities.select(ROW_ID, id_column, *classifier.preparation.order).mapInPandas(scored, schema)
+        return scores.orderBy(ROW_ID).drop(ROW_ID).localCheckpoint()
 
     def to_pandas(self, table: DataFrame | pd.DataFrame) -> pd.DataFrame:
         """A table on the driver as the local engine holds it: in row order, without the row id."""
@@ -190,18 +203,19 @@ class SparkEngine:
         return spark_engine.to_pandas(table)
 
 
-def with_row_ids(table: DataFrame, files: int) -> DataFrame:
-    """`row_id`: the row's position in the concatenated table, files in window order, rows in file order."""
-    counts = dict(table.groupBy(FILE_INDEX).count().collect())
-    offsets = np.concatenate([[0], np.cumsum([counts.get(i, 0) for i in range(files)])[:-1]]).astype(np.int64)
+def with_row_ids(table: DataFrame, file_rows: list[int], renumber: bool) -> DataFrame:
+    """`row_id`: the row's position in the concatenated table, files in window order, rows in file order.
+
+    `file_rows` are each file's (kept) rows; after deduplication the kept rows of a file are renumbered in file order.
+    """
+    offsets = np.concatenate([[0], np.cumsum(file_rows)[:-1]]).astype(np.int64)
     offset = F.element_at(F.array(*[F.lit(int(o)).cast("bigint") for o in offsets]), F.col(FILE_INDEX) + 1)
-    return table.withColumn(ROW_ID, offset + F.row_number().over(Window.partitionBy(FILE_INDEX).orderBy(FILE_ROW)) - 1)
+    in_file = F.row_number().over(Window.partitionBy(FILE_INDEX).orderBy(FILE_ROW)) - 1 if renumber else F.col(FILE_ROW)
+    return table.withColumn(ROW_ID, offset + in_file)
 
 
-def require_declared_labels(table: DataFrame, label_column: str, classes: list[str]) -> None:
-    """Refuse labels that are not declared classes, naming (up to five of) them."""
+def undeclared_labels(table: DataFrame, label_column: str) -> list[str]:
+    """Up to five labels (in order) that are not declared classes."""
     label = F.coalesce(F.col(label_column).cast("string"), F.lit("None")).alias("label")
-    unknown = (table.where(F.col(LABEL_INDEX).isNull() | (F.col(LABEL_INDEX) < 0)).select(label).distinct()
-               .orderBy("label").limit(5).collect())
-    if unknown:
-        raise ValueError(f"labels {[row[0] for row in unknown]} are not among the declared classes {classes}")
+    unknown = F.col(LABEL_INDEX).isNull() | (F.col(LABEL_INDEX) < 0)
+    return [row[0] for row in table.where(unknown).select(label).distinct().orderBy("label").limit(5).collect()]
