@@ -2,6 +2,7 @@
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -29,11 +30,14 @@ from ok_ml_assets.lifecycle.checks import blocking_check_keys, build_experiment_
 from ok_ml_assets.lifecycle.datasets import build_dataset_asset
 from ok_ml_assets.lifecycle.operations import Rescoring
 from ok_ml_assets.pipeline_types.tabular_classification.config import TabularClassificationConfig
+from ok_ml_assets.pipeline_types.tabular_classification.engine import engine_for
 from ok_ml_assets.pipeline_types.tabular_classification.recipe import (
     LABEL_INDEX,
     SPLIT_COLUMN,
     STAGE,
     TEST,
+    TRAIN,
+    VALIDATION,
     VERSION_COLUMN,
     Classifier,
     VersionFile,
@@ -43,6 +47,7 @@ from ok_ml_assets.pipeline_types.tabular_classification.recipe import (
     run_recipe,
     score_split,
 )
+from ok_ml_assets.resources.io import EngineTable
 from ok_ml_assets.resources.kafka import KafkaResource
 from ok_ml_assets.resources.mlflow import LoggedModel, MlflowResource, ModelVersionFacts
 from ok_ml_assets.resources.registry import RegistryResource
@@ -84,10 +89,47 @@ def log_classifier(
         return log_training_run(mlflow, config, metrics, origin, model, importance)
 
 
-def class_rates(labels: pd.Series, classes: list[str]) -> dict[str, dg.MetadataValue]:
-    """Each class's share of the rows, as plottable metadata."""
-    shares = labels.astype(str).value_counts(normalize=True)
-    return {f"share_{label}": dg.MetadataValue.float(float(shares.get(label, 0.0))) for label in classes}
+def class_rates(table, label_column: str, classes: list[str]) -> dict[str, dg.MetadataValue]:
+    """The rows and each class's share of them, as plottable metadata, for a table in either engine's form (Spark counts)."""
+    if isinstance(table, pd.DataFrame):
+        counts = table[label_column].astype(str).value_counts().to_dict()
+    else:
+        from pyspark.sql import functions as F
+
+        counts = dict(table.groupBy(F.col(label_column).cast("string")).count().collect())
+    rows = sum(counts.values())
+    return {"rows": dg.MetadataValue.int(rows),
+            **{f"share_{label}": dg.MetadataValue.float(counts.get(label, 0) / rows if rows else 0.0) for label in classes}}
+
+
+def split_rates(table) -> dict[str, dg.MetadataValue]:
+    """Rows and positive-label rate of each split, as metadata, for a table in either engine's form (Spark counts)."""
+    if isinstance(table, pd.DataFrame):
+        groups = table.groupby(SPLIT_COLUMN)[LABEL_INDEX]
+        facts = {name: (len(values), float(values.gt(0).mean())) for name, values in groups}
+    else:
+        from pyspark.sql import functions as F
+
+        rows = table.groupBy(SPLIT_COLUMN).agg(F.count(F.lit(1)), F.avg((F.col(LABEL_INDEX) > 0).cast("double"))).collect()
+        facts = {row[0]: (int(row[1]), float(row[2])) for row in rows}
+    names = (TRAIN, VALIDATION, TEST)
+    return {**{f"{name}_rows": dg.MetadataValue.int(facts.get(name, (0, 0.0))[0]) for name in names},
+            **{f"{name}_label_rate": dg.MetadataValue.float(facts.get(name, (0, float("nan")))[1]) for name in names}}
+
+
+def table_statistics(config: TabularClassificationConfig, asset: str, table) -> dict[str, dg.MetadataValue]:
+    """The monitored statistics of a table in either engine's form: of a Spark one, only the numeric columns reach the driver."""
+    if not isinstance(table, pd.DataFrame):
+        from pyspark.sql import types as T
+
+        from ok_ml_assets.engines.spark import to_pandas
+
+        if not config.monitoring.get(asset):
+            return {}
+        # What a summary reads (numeric, non-id columns); the row id is an id too.
+        table = to_pandas(table.select(*[f.name for f in table.schema.fields
+                                         if isinstance(f.dataType, T.NumericType) and not f.name.endswith("_id")]))
+    return statistics_metadata(config, asset, table)
 
 
 def build_entities_scored_check(config: TabularClassificationConfig, key) -> dg.AssetChecksDefinition:
@@ -117,41 +159,39 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
     key = lambda name: dg.AssetKey([exp, name])  # noqa: E731
     window = config.datasets.examples
     common = {"key_prefix": [exp], "group_name": exp}
+    engine_kind = "spark" if config.engine == "spark" else "pandas"
+    table_in = lambda name: {name: dg.AssetIn(key(name), dagster_type=EngineTable)}  # noqa: E731
 
     examples = build_dataset_asset(exp, "examples", window)
 
-    @dg.asset(**common, deps=[examples.key], kinds={"pandas", "parquet"})
-    def labelled_examples(registry: RegistryResource) -> dg.Output[pd.DataFrame]:
+    @dg.asset(**common, deps=[examples.key], kinds={engine_kind, "parquet"})
+    def labelled_examples(registry: RegistryResource, spark: dg.ResourceParam[Any]) -> dg.Output[Any]:
         """dataset_download + concat_datasets: the window's registered versions in one table, with their version and class index."""
         client = registry.client()
         versions, paths = read_window(client, window)
-        table = STAGE["labelled_examples"].run(config, {"examples": [VersionFile(v.tag, p) for v, p in zip(versions, paths)]})
+        files = [VersionFile(v.tag, p) for v, p in zip(versions, paths)]
+        table = STAGE["labelled_examples"].run(config, {"examples": files, "engine": engine_for(config, spark)})
         return dg.Output(table, metadata={
             "dataset_versions": dg.MetadataValue.json(lineage(versions)),
             "as_of": versions[-1].tag,
-            "rows": dg.MetadataValue.int(len(table)),
-            **class_rates(table[config.features.label_column], config.classes),
-            **statistics_metadata(config, "labelled_examples", table),
+            "engine": config.engine,
+            **class_rates(table, config.features.label_column, config.classes),
+            **table_statistics(config, "labelled_examples", table),
         })
 
-    @dg.asset(**common, kinds={"pandas", "parquet"})
-    def dataset_split(labelled_examples: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    @dg.asset(**common, kinds={engine_kind, "parquet"}, ins=table_in("labelled_examples"))
+    def dataset_split(labelled_examples, spark: dg.ResourceParam[Any]) -> dg.Output[Any]:
         """split_dataset: each example's split (train, validation, test), by time or stratified as the YAML says."""
-        table = STAGE["dataset_split"].run(config, {"labelled_examples": labelled_examples})
-        counts = table[SPLIT_COLUMN].value_counts()
-        return dg.Output(table, metadata={
-            "method": config.split_dataset.method,
-            **{f"{name}_rows": dg.MetadataValue.int(int(counts.get(name, 0))) for name in ("train", "validation", "test")},
-            **{f"{name}_label_rate": dg.MetadataValue.float(float(table.loc[table[SPLIT_COLUMN] == name, LABEL_INDEX].gt(0).mean()))
-               for name in ("train", "validation", "test")},
-        })
+        table = STAGE["dataset_split"].run(config, {"labelled_examples": labelled_examples, "engine": engine_for(config, spark)})
+        return dg.Output(table, metadata={"method": config.split_dataset.method, "engine": config.engine, **split_rates(table)})
 
-    @dg.asset(**common, kinds={"lightgbm", "mlflow"})
-    def trained_model(context: dg.AssetExecutionContext, dataset_split: pd.DataFrame, registry: RegistryResource,
-                      mlflow: MlflowResource) -> dg.Output[TrainedModel]:
+    @dg.asset(**common, kinds={"lightgbm", "mlflow"}, ins=table_in("dataset_split"))
+    def trained_model(context: dg.AssetExecutionContext, dataset_split, registry: RegistryResource,
+                      mlflow: MlflowResource, spark: dg.ResourceParam[Any]) -> dg.Output[TrainedModel]:
         """The LightGBM classifier's MLflow run and `challenger` version, with test metrics beside the prior-rate baseline."""
         versions = recorded_versions(context.instance, registry.client(), key("labelled_examples"))
-        values = run_recipe(config, {"dataset_split": dataset_split}, targets=("classifier_at_threshold",))
+        values = run_recipe(config, {"dataset_split": dataset_split, "engine": engine_for(config, spark)},
+                            targets=("classifier_at_threshold",))
         metrics = values["evaluation_report"].as_metrics()
         registered = log_classifier(mlflow, config, values["classifier_at_threshold"], metrics,
                                     training_origin(context, config, versions))
@@ -160,18 +200,24 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
 
     model_promotion = build_model_promotion(config, ("dataset_split",), rescore=champion_rescorer(config))
 
-    @dg.asset(**common, kinds={"lightgbm", "parquet"})
-    def predictions(labelled_examples: pd.DataFrame, trained_model: TrainedModel, mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
+    @dg.asset(**common, kinds={"lightgbm", engine_kind, "parquet"}, ins=table_in("labelled_examples"))
+    def predictions(labelled_examples, trained_model: TrainedModel, mlflow: MlflowResource,
+                    spark: dg.ResourceParam[Any]) -> dg.Output[Any]:
         """Per entity of the newest version: predicted label, score, flag and every class's probability, from the registered model."""
         classifier = load_classifier(mlflow, trained_model.model_name, trained_model.model_version)
-        table = STAGE["predictions"].run(config, {"classifier_at_threshold": classifier, "labelled_examples": labelled_examples})
-        mlflow.log_predictions(trained_model.run_id, table)
+        engine = engine_for(config, spark)
+        table = STAGE["predictions"].run(config, {"classifier_at_threshold": classifier, "labelled_examples": labelled_examples,
+                                                  "engine": engine})
+        # The run keeps its predictions for rollback, so the driver holds them on either engine: the metadata reads that copy.
+        scored = engine.to_pandas(table)
+        mlflow.log_predictions(trained_model.run_id, scored)
         return dg.Output(table, metadata={
-            "entities": dg.MetadataValue.int(len(table)),
-            "flagged": dg.MetadataValue.int(int(table["flagged"].sum())),
+            "entities": dg.MetadataValue.int(len(scored)),
+            "flagged": dg.MetadataValue.int(int(scored["flagged"].sum())),
             "threshold": dg.MetadataValue.float(classifier.threshold),
             "model": f"{trained_model.model_name} v{trained_model.model_version}",
-            **statistics_metadata(config, "predictions", table),
+            "engine": config.engine,
+            **statistics_metadata(config, "predictions", scored),
         })
 
     checks = [*build_experiment_checks(config, key), build_entities_scored_check(config, key)]
