@@ -200,7 +200,8 @@ def build_tabular_classification(config: TabularClassificationConfig) -> dg.Defi
 
     model_promotion = build_model_promotion(config, ("dataset_split",), rescore=champion_rescorer(config))
 
-    @dg.asset(**common, kinds={"lightgbm", engine_kind, "parquet"}, ins=table_in("labelled_examples"))
+    @dg.asset(**common, kinds={"lightgbm", "parquet", *(["spark"] if config.engine == "spark" else [])},
+              ins=table_in("labelled_examples"))
     def predictions(labelled_examples, trained_model: TrainedModel, mlflow: MlflowResource,
                     spark: dg.ResourceParam[Any]) -> dg.Output[Any]:
         """Per entity of the newest version: predicted label, score, flag and every class's probability, from the registered model."""

@@ -36,15 +36,21 @@ class Preparation:
         return cls(**data)
 
 
+# Policies whose fill value needs no statistic: keep leaves gaps for the model's own missing branch.
+FIXED_FILLS: dict[str, float | None] = {"keep": None, "zero": 0.0}
+
+
+def statistic_fill(statistic: float | None) -> float:
+    """A learned mean or median as a fill value; a column with no number at all fills with zero."""
+    return float(statistic) if statistic is not None and pd.notna(statistic) else 0.0
+
+
 def fill_value(values: pd.Series, policy: str) -> float | None:
     """The value a numeric column's gaps get: None keeps them for the model's own missing branch."""
-    if policy == "keep":
-        return None
-    if policy == "zero":
-        return 0.0
+    if policy in FIXED_FILLS:
+        return FIXED_FILLS[policy]
     numbers = pd.to_numeric(values, errors="coerce")
-    statistic = numbers.mean() if policy == "mean" else numbers.median()
-    return float(statistic) if pd.notna(statistic) else 0.0
+    return statistic_fill(numbers.mean() if policy == "mean" else numbers.median())
 
 
 def fit_preparation(train: pd.DataFrame, features: Features) -> Preparation:

@@ -39,7 +39,7 @@ from ok_ml_assets.pipeline_types.tabular_classification.engine import (
     split_sizes,
     stratified_order,
 )
-from ok_ml_assets.pipeline_types.tabular_classification.preparation import Preparation, fill_value
+from ok_ml_assets.pipeline_types.tabular_classification.preparation import FIXED_FILLS, Preparation, statistic_fill
 from ok_ml_assets.recipes import VersionFile
 
 ROW_ID = "row_id"
@@ -150,7 +150,7 @@ class SparkEngine:
             values = without_nan(F.col(column.name), types[column.name])
             if column.kind == "categorical":
                 aggregates.append(F.collect_set(values.cast("string")).alias(column.name))
-            elif column.missing in ("mean", "median"):
+            elif column.missing not in FIXED_FILLS:
                 number = without_nan(values.cast("double"), T.DoubleType())
                 statistic = F.avg(number) if column.missing == "mean" else F.percentile(number, 0.5)
                 aggregates.append(statistic.alias(column.name))
@@ -160,11 +160,10 @@ class SparkEngine:
             if column.kind == "categorical":
                 categorical[column.name] = sorted(row[column.name])
                 missing_level[column.name] = column.missing == "category"
-            elif column.missing in ("mean", "median"):
-                statistic = row[column.name]
-                numeric[column.name] = float(statistic) if statistic is not None and not np.isnan(statistic) else 0.0
+            elif column.missing in FIXED_FILLS:
+                numeric[column.name] = FIXED_FILLS[column.missing]
             else:
-                numeric[column.name] = fill_value(pd.Series(dtype=np.float64), column.missing)
+                numeric[column.name] = statistic_fill(row[column.name])
         return Preparation(numeric, categorical, missing_level, [c.name for c in features.columns])
 
     def collect(self, table: DataFrame, columns: Sequence[str]) -> pd.DataFrame:
