@@ -19,9 +19,8 @@ SPARK_TABLES = ("labelled_examples", "dataset_split", "predictions")
 
 
 @pytest.fixture
-def spark_bots_home(home, settings, monkeypatch):
-    """The test home with the tiny bot world registered and antispam_bots (relaxed) on Spark, its UI off."""
-    monkeypatch.setenv("OK_ML_SPARK_CONF", "spark.ui.enabled=false")
+def spark_bots_home(home, settings, spark):
+    """The test home with the tiny bot world registered and antispam_bots (relaxed) on Spark (the tests' shared session)."""
     register_bots(settings)
     return write_config(home, antispam_config(engine="spark"))
 
@@ -37,6 +36,9 @@ def local_values(settings, config: dict) -> dict:
 def test_the_refresh_runs_on_spark_and_publishes_the_local_engine_scores(spark_bots_home, settings, instance):
     result = refresh(settings, instance)
     assert result.success, [e.step_failure_data.error for e in result.get_step_failure_events()]
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    rules = {rule.check_name for rules in parse_experiment_config(spark_bots_home, f"{NAME}.yml").monitoring.values() for rule in rules}
+    assert set(evaluations) == rules | {"every_entity_scored"} and all(evaluations.values())
     for table in SPARK_TABLES:
         stored = settings.assets_dir / NAME / f"{table}.parquet"
         assert stored.is_dir() and list(stored.glob("part-*.parquet")), f"{table} was not written by Spark"

@@ -22,6 +22,8 @@ VERSION_COLUMN = "dataset_version"
 LABEL_INDEX = "label_index"
 SPLIT_COLUMN = "split"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
+# The Spark engine's tables carry each row's position in the local engine's table (Spark keeps no row order of its own).
+ROW_ID = "row_id"
 
 
 class TabularEngine(Protocol):

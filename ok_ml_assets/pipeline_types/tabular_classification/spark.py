@@ -29,6 +29,7 @@ from ok_ml_assets.pipeline_types.tabular_classification.classifier import Classi
 from ok_ml_assets.pipeline_types.tabular_classification.config import Features, SplitDataset
 from ok_ml_assets.pipeline_types.tabular_classification.engine import (
     LABEL_INDEX,
+    ROW_ID,
     SPLIT_COLUMN,
     TEST,
     TRAIN,
@@ -42,7 +43,6 @@ from ok_ml_assets.pipeline_types.tabular_classification.engine import (
 from ok_ml_assets.pipeline_types.tabular_classification.preparation import FIXED_FILLS, Preparation, statistic_fill
 from ok_ml_assets.recipes import VersionFile
 
-ROW_ID = "row_id"
 # Working columns of the concatenation: the file's place in the window and the row's place in its file.
 FILE_INDEX, FILE_ROW = "_ok_ml_file", "_ok_ml_file_row"
 RANK = "_ok_ml_rank"
