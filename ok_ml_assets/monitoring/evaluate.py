@@ -505,9 +505,13 @@ def summarized_columns(rules: Sequence[r.Rule], frame: pd.DataFrame) -> list[str
     """Columns a reference keeps: every numeric non-id column, plus whatever a drift rule names."""
     numeric = [c for c in frame.columns
                if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) and not str(c).endswith("_id")]
+    return list(dict.fromkeys(c for c in [*numeric, *drift_columns(rules)] if c in frame.columns))
+
+
+def drift_columns(rules: Sequence[r.Rule]) -> list[str]:
+    """The columns drift rules name, which a reference keeps whatever their type."""
     named = [rule.column for rule in rules if isinstance(rule, (r.DriftPsi, r.DriftKs))]
-    named += [rule.scores_column for rule in rules if isinstance(rule, r.ScoreDriftPsi)]
-    return list(dict.fromkeys(c for c in [*numeric, *named] if c in frame.columns))
+    return named + [rule.scores_column for rule in rules if isinstance(rule, r.ScoreDriftPsi)]
 
 
 def summarize(rules: Sequence[r.Rule], frame: pd.DataFrame) -> st.BatchSummary:

@@ -134,20 +134,6 @@ def mean_list_length(table, column: str) -> float:
     return float(table.agg(F.avg(F.size(column))).first()[0] or 0.0)
 
 
-def table_statistics(config: RecommendationAlsConfig, asset: str, table) -> dict[str, dg.MetadataValue]:
-    """The monitored statistics of a value as metadata, for a table in either engine's form."""
-    if not isinstance(table, pd.DataFrame):
-        from ok_ml_assets.engines.spark import to_pandas
-
-        if not config.monitoring.get(asset):
-            return {}
-        # Only the columns a summary reads (numeric, non-id, and score lists) come to the driver.
-        numeric = {"bigint", "int", "double", "float", "smallint", "tinyint"}
-        table = to_pandas(table.select(*[f.name for f in table.schema.fields if not f.name.endswith("_id")
-                                         and (f.dataType.simpleString() in numeric or f.name == "scores")]))
-    return statistics_metadata(config, asset, table)
-
-
 def build_scores_finite_check(key) -> dg.AssetChecksDefinition:
     """The structural check no rule expresses: every published score is a number."""
 
@@ -190,7 +176,7 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
             "rows": dg.MetadataValue.int(counts["rows"]),
             "users": dg.MetadataValue.int(counts["user_id"]),
             "sources": dg.MetadataValue.int(counts["source_id"]),
-            **table_statistics(config, "user_source_features", features),
+            **statistics_metadata(config, "user_source_features", features),
         })
 
     @dg.asset(**common, deps=[subscriptions.key], kinds={engine_kind, "parquet"})
@@ -296,7 +282,7 @@ def build_recommendation_als(config: RecommendationAlsConfig) -> dg.Definitions:
             "mean_list_length": dg.MetadataValue.float(mean_list_length(table, "source_ids")),
             "model": f"{trained_model.model_name} v{trained_model.model_version}",
             "engine": config.engine,
-            **table_statistics(config, "recommendations", table),
+            **statistics_metadata(config, "recommendations", table),
         })
 
     checks = [*build_experiment_checks(config, key), build_scores_finite_check(key)]
