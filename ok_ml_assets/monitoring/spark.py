@@ -42,6 +42,10 @@ POS = "__pos"
 VALUE = "__value"
 # A column no longer than the summary's sketch is collected whole (the sketch keeps all of it anyway), a longer one sorted.
 COLLECT_AT_MOST = st.SKETCH_SIZE
+# A column with at most this many distinct values (estimated) is counted per value in one job shared by all such
+# columns; its order statistics, bins and KS come from those counts in the driver instead of a sort per column.
+# Each job costs about half a second on a small table, which is what monitoring on Spark spent its time on.
+DISTINCT_AT_MOST = 100_000
 # monotonically_increasing_id puts the partition index above the low 33 bits and the row's index inside them.
 PARTITION_SHIFT = 33
 
@@ -91,8 +95,10 @@ class SparkTables:
         self.columns = list(frame.columns)
         self.rows = frame.withColumn(ROW, F.monotonically_increasing_id())
         self.context_data = context_data
-        self._sorted: dict[str, SortedValues | CollectedValues] = {}
+        self._sorted: dict[str, SortedValues | CollectedValues | Distribution] = {}
         self._count: int | None = None
+        self.profiles: dict[str, ColumnProfile] = {}
+        self.exposures: dict[tuple[str, str], tuple[Exposure, DataFrame]] = {}
 
     def dtype(self, column: str) -> T.DataType:
         return self.frame.schema[column].dataType
@@ -118,12 +124,54 @@ class SparkTables:
         """One row per user with the length of their list."""
         return self.rows.select(ROW, user_column, F.coalesce(F.size(items_column), F.lit(0)).alias("list_length"))
 
-    def sorted_values(self, column: str, count: int) -> SortedValues | CollectedValues:
-        """The column's `count` non-null values in order, kept for every rank asked of it: collected when few, else sorted by Spark."""
+    def sorted_values(self, column: str, count: int) -> SortedValues | CollectedValues | Distribution:
+        """The column's `count` non-null values in order for any rank: its value counts, collected when few, else sorted."""
         if column not in self._sorted:
             values = self.column_values(column)
             self._sorted[column] = CollectedValues(values) if count <= COLLECT_AT_MOST else SortedValues(values)
         return self._sorted[column]
+
+    def distribution(self, column: str) -> Distribution | None:
+        """The column's value counts, when `profile` found it has few distinct values."""
+        found = self._sorted.get(column)
+        return found if isinstance(found, Distribution) else None
+
+    def profile(self, columns: Sequence[str]) -> None:
+        """Moments and distinct estimates of these numeric columns in one job per table, then value counts of the low-distinct ones.
+
+        Plain columns share one aggregation over the rows (which also counts them); each list column is aggregated over
+        its elements. Columns with at most DISTINCT_AT_MOST distinct values then get their value counts in one more job.
+        """
+        wanted = [c for c in dict.fromkeys(columns) if c in self.columns and c not in self.profiles and _countable(self.dtype(c))]
+        plain = [c for c in wanted if not isinstance(self.dtype(c), T.ArrayType)]
+        if plain or self._count is None:
+            measures = [m for c in plain for m in _profile_measures(c, F.col(c))]
+            measured = self.frame.agg(F.count(F.lit(1)).alias("__rows"), *measures).first()
+            self._count = measured["__rows"]
+            self.profiles.update({c: ColumnProfile.of(measured, c) for c in plain})
+        for column in wanted:
+            if column not in plain:
+                values = self.column_values(column)
+                self.profiles[column] = ColumnProfile.of(values.agg(*_profile_measures(column, F.col(VALUE))).first(), column)
+        few = [c for c in wanted if self.profiles[c].distinct_estimate <= DISTINCT_AT_MOST]
+        self._sorted.update(self._value_counts([c for c in few if c in plain], self.frame))
+        for column in few:
+            if column not in plain:
+                self._sorted.update(self._value_counts([VALUE], self.column_values(column), name=column))
+
+    def _value_counts(self, columns: list[str], frame: DataFrame, name: str | None = None) -> dict[str, Distribution]:
+        """Each column's non-null, non-NaN values with their counts, all columns stacked into one Spark job."""
+        if not columns:
+            return {}
+        dtypes = [frame.schema[c].dataType for c in columns]
+        stacked = F.explode(F.array(*[
+            F.struct(F.lit(i).alias("c"), *_split_value(F.col(c), dtype)) for i, (c, dtype) in enumerate(zip(columns, dtypes))]))
+        rows = (frame.select(stacked.alias("s")).select("s.*").where(F.col("whole").isNotNull() | F.col("real").isNotNull())
+                .groupBy("c", "whole", "real").count().collect())
+        found: dict[int, list] = {i: [] for i in range(len(columns))}
+        for row in rows:
+            found[row["c"]].append((row["whole"] if row["whole"] is not None else row["real"], row["count"]))
+        return {name or column: Distribution.of(found[i], dtypes[i]) for i, column in enumerate(columns)}
 
     def column_values(self, column: str) -> DataFrame:
         """A column's values (list columns flattened) as one column VALUE, nulls included."""
@@ -136,6 +184,76 @@ class SparkTables:
         for values in self._sorted.values():
             values.close()
         self._sorted.clear()
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """A numeric column's values (nulls included), present values (neither null nor NaN), their mean and std, distinct estimate."""
+
+    values: int
+    present: int
+    mean: float | None
+    std: float | None
+    distinct_estimate: int
+
+    @classmethod
+    def of(cls, measured, column: str) -> ColumnProfile:
+        return cls(*(measured[f"{column}__{name}"] for name in ("values", "present", "mean", "std", "distinct")))
+
+
+def _countable(dtype: T.DataType) -> bool:
+    """Whether a column (or a list column's elements) is numeric, which profiles and value counts handle."""
+    element = dtype.elementType if isinstance(dtype, T.ArrayType) else dtype
+    return isinstance(element, T.NumericType)
+
+
+def _profile_measures(column: str, value: Column) -> list[Column]:
+    """The aggregates of a ColumnProfile, over values as `_numeric` sees them (nulls are NaN, not present)."""
+    number = value.cast("double")
+    present = number.isNotNull() & ~F.isnan(number)
+    kept = F.when(present, number)
+    return [F.count(F.lit(1)).alias(f"{column}__values"), _count_where(present).alias(f"{column}__present"),
+            F.avg(kept).alias(f"{column}__mean"), F.stddev_samp(kept).alias(f"{column}__std"),
+            F.approx_count_distinct(kept, 0.05).alias(f"{column}__distinct")]
+
+
+def _is_whole(dtype: T.DataType) -> bool:
+    return isinstance(dtype, (T.ByteType, T.ShortType, T.IntegerType, T.LongType))
+
+
+def _split_value(column: Column, dtype: T.DataType) -> list[Column]:
+    """A value as (whole, real): integral types exactly as a long, the others as a double, so columns of any type stack."""
+    if _is_whole(dtype):
+        return [column.cast("long").alias("whole"), F.lit(None).cast("double").alias("real")]
+    kept = F.when(~is_null(column, dtype), column.cast("double"))
+    return [F.lit(None).cast("long").alias("whole"), kept.alias("real")]
+
+
+class Distribution:
+    """A column's non-null, non-NaN values as sorted distinct values with their counts: exact order statistics and counts."""
+
+    def __init__(self, values: np.ndarray, counts: np.ndarray):
+        order = np.argsort(values, kind="stable")
+        self.values, self.counts = values[order], counts[order].astype(np.int64)
+        self.cumulative = np.cumsum(self.counts)
+        self.count = int(self.cumulative[-1]) if self.cumulative.size else 0
+
+    @classmethod
+    def of(cls, pairs: list[tuple[Any, int]], dtype: T.DataType) -> Distribution:
+        values = np.array([v for v, _ in pairs], dtype=np.int64 if _is_whole(dtype) else np.float64)
+        return cls(values, np.array([c for _, c in pairs], dtype=np.int64))
+
+    def at(self, ranks: Sequence[int]) -> dict[int, Any]:
+        """The values at these 0-based ranks of the sorted column."""
+        return {int(k): self.values[np.searchsorted(self.cumulative, int(k), side="right")].item() for k in ranks}
+
+    def at_most(self, points: np.ndarray) -> np.ndarray:
+        """How many values are <= each point."""
+        below = np.searchsorted(self.values.astype(np.float64), np.asarray(points, dtype=np.float64), side="right")
+        return np.concatenate([[0], self.cumulative])[below]
+
+    def close(self) -> None:
+        pass
 
 
 class SortedValues:
@@ -507,21 +625,35 @@ def _numeric(values: DataFrame) -> DataFrame:
     return values.select(F.coalesce(F.col(VALUE).cast("double"), F.lit(float("nan"))).alias(VALUE))
 
 
-def _psi_outcome(rule: r.Rule, ref: st.ColumnSummary, values: DataFrame, max_psi: float) -> ev.RuleOutcome:
-    """PSI over the reference's right-closed bins, from per-bin counts Spark makes."""
+def _bin_counts(tables: SparkTables, column: str, values: DataFrame, edges: Sequence[float]) -> tuple[np.ndarray, int, float | None]:
+    """(count per right-closed bin around `edges`, values counted with nulls, mean of the present ones) of a column.
+
+    From the column's value counts when it has them, else from one aggregation over `values` (VALUE as `_numeric` makes it).
+    """
+    profile, distribution = tables.profiles.get(column), tables.distribution(column)
+    if profile is not None and distribution is not None:
+        at_most = distribution.at_most(np.asarray(edges, dtype=np.float64))
+        return np.diff(at_most, prepend=0, append=distribution.count), profile.values, profile.mean
     value = F.col(VALUE)
     finite = ~F.isnan(value)
-    bin_index = sum((F.when(value > F.lit(edge), 1).otherwise(0) for edge in ref.bin_edges), F.lit(0))
-    counts = dict(values.where(finite).groupBy(bin_index.alias("bin")).count().collect())
-    measured = values.agg(F.count(F.lit(1)).alias("values"), F.avg(F.when(finite, value)).alias("mean")).first()
-    present = sum(counts.values())
-    shares = np.array([counts.get(i, 0) for i in range(len(ref.bin_edges) + 1)]) / max(present, 1)
+    bin_index = sum((F.when(value > F.lit(edge), 1).otherwise(0) for edge in edges), F.lit(0))
+    measured = values.agg(F.count(F.lit(1)).alias("values"), F.avg(F.when(finite, value)).alias("mean"),
+                          *[_count_where(finite & (bin_index == i)).alias(f"bin{i}") for i in range(len(edges) + 1)]).first()
+    return np.array([measured[f"bin{i}"] for i in range(len(edges) + 1)]), measured["values"], measured["mean"]
+
+
+def _psi_outcome(rule: r.Rule, ref: st.ColumnSummary, tables: SparkTables, column: str, values: DataFrame,
+                 max_psi: float) -> ev.RuleOutcome:
+    """PSI over the reference's right-closed bins, from per-bin counts."""
+    counts, values_seen, mean = _bin_counts(tables, column, values, ref.bin_edges)
+    present = int(counts.sum())
+    shares = counts / max(present, 1)
     terms = st.psi_terms(np.asarray(ref.bin_shares), shares)
     psi = float(terms.sum())
     labels = st.bin_labels(ref.bin_edges)
     worst = np.argsort(-terms)[:3]
     examples = [{"bin": labels[i], "reference_share": ref.bin_shares[i], "share": shares[i]} for i in worst]
-    mean = (float("nan") if measured["mean"] is None else float(measured["mean"])) if measured["values"] else None
+    mean = (float("nan") if mean is None else float(mean)) if values_seen else None
     return ev._outcome(rule, psi <= max_psi, psi, ENGINE, examples, reference_mean=ref.mean, mean=mean)
 
 
@@ -536,14 +668,14 @@ def _drift_psi(rule: r.DriftPsi, tables: SparkTables, reference: AssetReference 
     ref = _drift_reference(rule, rule.column, reference)
     if isinstance(ref, ev.RuleOutcome):
         return ref
-    return _psi_outcome(rule, ref, _numeric(tables.frame.select(F.col(rule.column).alias(VALUE))), rule.max_psi)
+    return _psi_outcome(rule, ref, tables, rule.column, _numeric(tables.frame.select(F.col(rule.column).alias(VALUE))), rule.max_psi)
 
 
 def _score_drift_psi(rule: r.ScoreDriftPsi, tables: SparkTables, reference: AssetReference | None) -> ev.RuleOutcome:
     ref = _drift_reference(rule, rule.scores_column, reference)
     if isinstance(ref, ev.RuleOutcome):
         return ref
-    return _psi_outcome(rule, ref, _numeric(tables.column_values(rule.scores_column)), rule.max_psi)
+    return _psi_outcome(rule, ref, tables, rule.scores_column, _numeric(tables.column_values(rule.scores_column)), rule.max_psi)
 
 
 def ks_test(reference: st.ColumnSummary, values: DataFrame) -> st.KsResult:
@@ -584,6 +716,18 @@ def ks_test(reference: st.ColumnSummary, values: DataFrame) -> st.KsResult:
     return st.KsResult(*(float(v) for v in best))
 
 
+def ks_of_distribution(reference: st.ColumnSummary, distribution: Distribution) -> st.KsResult:
+    """`statistics.ks_test` from value counts: the grid's repeated new values change neither the maximum nor where it first is."""
+    ref = np.asarray(reference.sketch, dtype=np.float64)
+    if distribution.count == 0 or ref.size == 0:
+        return st.KsResult(0.0, math.nan, math.nan, math.nan)
+    grid = np.concatenate([ref, distribution.values.astype(np.float64)])
+    cdf_ref = np.searchsorted(ref, grid, side="right") / ref.size
+    cdf_new = distribution.at_most(grid) / distribution.count
+    worst = int(np.argmax(np.abs(cdf_ref - cdf_new)))
+    return st.KsResult(float(abs(cdf_ref[worst] - cdf_new[worst])), float(grid[worst]), float(cdf_ref[worst]), float(cdf_new[worst]))
+
+
 def _located(values: DataFrame, points: np.ndarray) -> DataFrame:
     """Each value with how many points are <= it (`__below`) and >= it (`__above`), by binary search (Bucketizer)."""
     from pyspark.ml.feature import Bucketizer
@@ -606,7 +750,11 @@ def _drift_ks(rule: r.DriftKs, tables: SparkTables, reference: AssetReference | 
     ref = _drift_reference(rule, rule.column, reference)
     if isinstance(ref, ev.RuleOutcome):
         return ref
-    ks = ks_test(ref, _numeric(tables.frame.select(F.col(rule.column).alias(VALUE))))
+    distribution = tables.distribution(rule.column)
+    if distribution is not None:
+        ks = ks_of_distribution(ref, distribution)
+    else:
+        ks = ks_test(ref, _numeric(tables.frame.select(F.col(rule.column).alias(VALUE))))
     return ev._outcome(rule, ks.statistic <= rule.max_ks, ks.statistic, ENGINE,
                        [{"at": ks.at, "reference_cdf": ks.reference_cdf, "cdf": ks.cdf}])
 
@@ -645,12 +793,17 @@ class Exposure:
 
 
 def _exposure(tables: SparkTables, rule: r.ListRule, top: int) -> tuple[Exposure, DataFrame]:
-    per_item = tables.items(rule.user_column, rule.items_column).groupBy("item").agg(F.count(F.lit(1)).alias("shown"))
-    leaders = per_item.orderBy(F.desc("shown"), F.asc("item")).limit(max(top, MAX_EXAMPLES)).collect()
-    histogram = dict(per_item.groupBy("shown").agg(F.count(F.lit(1)).alias("items")).collect())
-    exposure = Exposure([(row["item"], row["shown"]) for row in leaders], sum(histogram.values()),
-                        sum(shown * items for shown, items in histogram.items()), histogram)
-    return exposure, per_item
+    """The lists' exposure, counted once for every exposure rule of the same lists (again only if a rule wants more leaders)."""
+    key = (rule.user_column, rule.items_column)
+    top = max(top, MAX_EXAMPLES)
+    if key not in tables.exposures or len(tables.exposures[key][0].top) < min(top, tables.exposures[key][0].items):
+        per_item = tables.items(*key).groupBy("item").agg(F.count(F.lit(1)).alias("shown"))
+        leaders = per_item.orderBy(F.desc("shown"), F.asc("item")).limit(top).collect()
+        histogram = dict(per_item.groupBy("shown").agg(F.count(F.lit(1)).alias("items")).collect())
+        exposure = Exposure([(row["item"], row["shown"]) for row in leaders], sum(histogram.values()),
+                            sum(shown * items for shown, items in histogram.items()), histogram)
+        tables.exposures[key] = exposure, per_item
+    return tables.exposures[key]
 
 
 def _top_examples(exposure: Exposure) -> list[dict[str, Any]]:
@@ -693,35 +846,44 @@ def _gini(rule: r.Gini, tables: SparkTables, reference: AssetReference | None) -
                        catalog_items=catalog_items)
 
 
+def _previous_lists(previous: pd.DataFrame, user_column: str, items_column: str) -> pd.DataFrame:
+    """The last published lists as one row per user with a non-empty list (`__previous`), as the numpy engine compares them."""
+    lists = previous[[user_column, items_column]].rename(columns={user_column: "__user", items_column: "__previous"})
+    lists = lists[lists["__previous"].map(lambda items: items is not None and len(items) > 0)]
+    if lists["__user"].is_unique:
+        return lists
+    pairs = lists.explode("__previous")
+    return pairs.groupby("__user", sort=False, dropna=False)["__previous"].agg(list).reset_index()
+
+
 def _novelty(rule: r.Novelty, tables: SparkTables, reference: AssetReference | None) -> ev.RuleOutcome:
+    """Each current list joined to the user's previous one: items compared and seen counted per row, in one join."""
     previous = reference.published if reference is not None else None
     if previous is None or previous.empty:
         return _no_reference(rule, "published lists")
-    shown = tables.spark.createDataFrame(previous[[rule.user_column, rule.items_column]])
-    pairs = (shown.select(F.col(rule.user_column).alias("__user"), F.explode(rule.items_column).alias("__item"))
-             .distinct().withColumn("__seen", F.lit(True)))
-    users = pairs.select("__user").distinct()
-    items = tables.items(rule.user_column, rule.items_column)
-    compared = items.join(users, F.col(rule.user_column).eqNullSafe(F.col("__user")), "left_semi")
-    same = F.col(rule.user_column).eqNullSafe(F.col("__user")) & F.col("item").eqNullSafe(F.col("__item"))
-    flagged = compared.join(pairs, same, "left").withColumn("__seen", F.coalesce("__seen", F.lit(False))).persist()
+    lists = tables.spark.createDataFrame(_previous_lists(previous, rule.user_column, rule.items_column))
+    items = F.col(rule.items_column)
+    compared = (tables.rows.join(lists, F.col(rule.user_column).eqNullSafe(F.col("__user")))
+                .select(rule.user_column, F.coalesce(F.size(items), F.lit(0)).alias("__items"),
+                        F.size(F.filter(items, lambda item: F.array_contains("__previous", item))).alias("__seen"))
+                .where(F.col("__items") > 0).persist())
     try:
-        counts = flagged.agg(F.count(F.lit(1)).alias("items"), _count_where(F.col("__seen")).alias("seen"),
-                             F.countDistinct(rule.user_column).alias("users")).first()
+        counts = compared.agg(F.coalesce(F.sum("__items"), F.lit(0)).alias("items"), F.coalesce(F.sum("__seen"), F.lit(0)).alias("seen"),
+                              F.countDistinct(rule.user_column).alias("users")).first()
         if counts["items"] == 0:
             return _no_reference(rule, "published lists for these users")
         share = float(1.0 - counts["seen"] / counts["items"])
         passed = share >= rule.min
         examples = []
         if not passed:
-            unchanged = (flagged.where(F.col(rule.user_column).isNotNull()).groupBy(rule.user_column)
-                         .agg(F.min(F.col("__seen").cast("int")).alias("all_seen")).where("all_seen = 1")
+            unchanged = (compared.where(F.col(rule.user_column).isNotNull()).groupBy(rule.user_column)
+                         .agg(F.min((F.col("__seen") == F.col("__items")).cast("int")).alias("all_seen")).where("all_seen = 1")
                          .orderBy(rule.user_column).limit(MAX_EXAMPLES).collect())
             examples = [{rule.user_column: row[rule.user_column]} for row in unchanged]
         return ev._outcome(rule, passed, share, ENGINE, examples, ratio=True, users_compared=counts["users"],
                            items_compared=counts["items"])
     finally:
-        flagged.unpersist()
+        compared.unpersist()
 
 
 def _daily_rule(rule: r.DailyRule, tables: SparkTables, reference: AssetReference | None) -> ev.RuleOutcome:
@@ -754,8 +916,14 @@ def _missing_column(rule: r.Rule, tables: SparkTables) -> ev.RuleOutcome | None:
     return ev._outcome(rule, False, None, ENGINE, note=f"column {absent[0]!r} is missing from the asset")
 
 
+def profiled_columns(rules: Sequence[r.Rule], frame: DataFrame) -> list[str]:
+    """The columns whose moments or order statistics the rules and the summary read, profiled together up front."""
+    return [*summarized_columns(rules, frame), *(rule.column for rule in rules if isinstance(rule, r.QuantileBetween))]
+
+
 def evaluate_tables(rules: Sequence[r.Rule], tables: SparkTables, reference: AssetReference | None) -> list[ev.RuleOutcome]:
     """Every rule's outcome on the tables, in rule order."""
+    tables.profile(profiled_columns(rules, tables.frame))
     outcomes: dict[str, ev.RuleOutcome] = {}
     value_rules = []
     for rule in rules:
@@ -794,7 +962,8 @@ def summarized_columns(rules: Sequence[r.Rule], frame: DataFrame) -> list[str]:
 
 
 def summarize_tables(rules: Sequence[r.Rule], tables: SparkTables) -> st.BatchSummary:
-    """`evaluate.summarize` by Spark: moments in one aggregation per column, exact order statistics from a sorted column."""
+    """`evaluate.summarize` by Spark: moments of every column in one aggregation, exact order statistics from value counts or a sort."""
+    tables.profile(profiled_columns(rules, tables.frame))
     columns = {column: summarize_column(tables, column) for column in summarized_columns(rules, tables.frame)}
     return st.BatchSummary(rows=tables.row_count(), columns=columns)
 
@@ -812,9 +981,11 @@ def summarize_column(tables: SparkTables, column: str, bins: int = st.PSI_BINS, 
     """`statistics.summarize_column` of a column (list columns flattened): the same counts, bins, quantiles and sketch."""
     values = _numeric(tables.column_values(column))
     value, present = F.col(VALUE), ~F.isnan(VALUE)
-    moments = values.agg(F.count(F.lit(1)).alias("values"), _count_where(present).alias("count"),
-                         F.avg(F.when(present, value)).alias("mean"), F.stddev_samp(F.when(present, value)).alias("std")).first()
-    n, nulls = moments["count"], moments["values"] - moments["count"]
+    tables.profile([column])
+    profile = tables.profiles.get(column)
+    if profile is None:  # not a numeric column: its values are all NaN as `_numeric` sees them
+        profile = ColumnProfile.of(values.agg(*_profile_measures(column, value)).first(), column)
+    n, nulls = profile.present, profile.values - profile.present
     if n == 0:
         nan = float("nan")
         return st.ColumnSummary(count=0, nulls=nulls, mean=nan, std=nan, min=nan, max=nan)
@@ -824,11 +995,15 @@ def summarize_column(tables: SparkTables, column: str, bins: int = st.PSI_BINS, 
     ordered = tables.sorted_values(column, n)
     found = {k: float(v) for k, v in ordered.at([0, n - 1, *bin_ranks, *quantile_ranks, *sketch_ranks]).items()}
     edges = np.unique([found[k] for k in bin_ranks])
-    at_most = values.agg(*[_count_where(present & (value <= F.lit(float(e)))).alias(f"e{i}") for i, e in enumerate(edges)]).first()
-    counts = np.diff([at_most[f"e{i}"] for i in range(edges.size)], prepend=0, append=n)
+    if isinstance(ordered, Distribution):
+        at_most = ordered.at_most(edges)
+    else:
+        counted = values.agg(*[_count_where(present & (value <= F.lit(float(e)))).alias(f"e{i}") for i, e in enumerate(edges)]).first()
+        at_most = [counted[f"e{i}"] for i in range(edges.size)]
+    counts = np.diff(at_most, prepend=0, append=n)
     return st.ColumnSummary(
-        count=int(n), nulls=int(nulls), mean=float(moments["mean"]),
-        std=float(moments["std"]) if n > 1 and moments["std"] is not None else 0.0,
+        count=int(n), nulls=int(nulls), mean=float(profile.mean),
+        std=float(profile.std) if n > 1 and profile.std is not None else 0.0,
         min=found[0], max=found[n - 1],
         quantiles={r.quantile_label(q): found[k] for q, k in zip(st.QUANTILES, quantile_ranks)},
         bin_edges=tuple(float(e) for e in edges), bin_shares=tuple(float(c) for c in counts / n),

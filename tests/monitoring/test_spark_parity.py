@@ -8,6 +8,7 @@ quantiles, PSI, KS and exposure measures exactly.
 from __future__ import annotations
 
 import math
+from dataclasses import astuple
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,14 @@ def stored(spark, tmp_path_factory):
         frame.repartition(partitions).write.parquet(path)
         return spark.read.parquet(path)
     return store
+
+
+@pytest.fixture(params=["value counts", "sorted"])
+def order_statistics(request, monkeypatch):
+    """Both ways Spark finds order statistics: counts per value (few distinct values) and a sorted column (many)."""
+    if request.param == "sorted":
+        monkeypatch.setattr(sm, "DISTINCT_AT_MOST", -1)
+    return request.param
 
 
 def same_value(a, b, rel=1e-9) -> bool:
@@ -156,7 +165,7 @@ def features(spark, stored, users: int, seed: int, faults: bool = False):
     return stored(spark.createDataFrame(frame, schema), 4)
 
 
-def test_feature_rules_match_numpy_on_first_and_later_runs(spark, stored, tmp_path):
+def test_feature_rules_match_numpy_on_first_and_later_runs(spark, stored, tmp_path, order_statistics):
     store = ReferenceStore(tmp_path)
     first = features(spark, stored, 400, seed=1)
     # The first run has no reference: drift and row count rules stay unevaluated in both engines.
@@ -174,7 +183,7 @@ def test_feature_rules_match_numpy_on_first_and_later_runs(spark, stored, tmp_pa
     assert not outcomes["events_psi_within"].passed and outcomes["weight_ks_within"].evaluated
 
 
-def test_summaries_match_numpy(spark, stored):
+def test_summaries_match_numpy(spark, stored, order_statistics):
     frame = features(spark, stored, 600, seed=4, faults=True)
     spark_summary, numpy_summary = ev.summarize(FEATURE_RULES, frame), ev.summarize(FEATURE_RULES, frame.toPandas())
     assert spark_summary.rows == numpy_summary.rows and spark_summary.columns.keys() == numpy_summary.columns.keys()
@@ -197,6 +206,22 @@ def test_ks_is_exact_on_ties_infinities_and_values_between_sketch_points(spark):
         values = spark.createDataFrame(pd.DataFrame({sm.VALUE: new}))
         assert sm.ks_test(reference, values) == st.ks_test(reference, new) or same_value(
             list(sm.ks_test(reference, values)), list(st.ks_test(reference, new))), new[:5]
+        present = new[~np.isnan(new)]
+        distinct, counts = np.unique(present, return_counts=True)
+        from_counts = sm.ks_of_distribution(reference, sm.Distribution(distinct, counts))
+        assert same_value(list(astuple(from_counts)), list(astuple(st.ks_test(reference, new)))), new[:5]
+
+
+def test_only_columns_with_few_distinct_values_are_counted_per_value(spark, stored, monkeypatch):
+    monkeypatch.setattr(sm, "DISTINCT_AT_MOST", 100)
+    frame = stored(spark.createDataFrame(pd.DataFrame({"few": np.arange(1000) % 7, "many": np.arange(1000) * 0.5,
+                                                       "lists": [[i % 3, None] for i in range(1000)]})), 2)
+    tables = sm.SparkTables(frame, {})
+    tables.profile(["few", "many", "lists"])
+    assert tables.row_count() == 1000 and tables.profiles["few"].present == 1000 and tables.profiles["lists"].values == 2000
+    assert tables.distribution("many") is None
+    assert tables.distribution("few").at([0, 142, 143, 999]) == {0: 0, 142: 0, 143: 1, 999: 6}
+    assert tables.distribution("lists").count == 1000 and list(tables.distribution("lists").counts) == [334, 333, 333]
 
 
 # ---- recommendations: lists, subscriptions, exposure, novelty ----------------------------------------------------
@@ -246,6 +271,19 @@ def test_list_rules_match_numpy(spark, stored):
         assert_same(spark_outcome, numpy_outcome)
     novelty = dict((s.check_name, s) for s, _ in same)["novelty_at_least"]
     assert not novelty.passed and novelty.examples and novelty.evaluated
+
+
+def test_novelty_unions_a_users_previous_rows_and_ignores_empty_lists(spark, stored):
+    rules = parse_monitoring({"recommendations": [{"rule": "novelty", "min": 0.6}]})["recommendations"]
+    previous = pd.DataFrame({"user_id": [1, 2, 1, 3, 4], "source_ids": [[10, 11], [20], [12], [], [40, 41]]})
+    current = pd.DataFrame({"user_id": [1, 2, 3, 4, 5], "source_ids": [[10, 12, 13], [20, 20], [30], [], [50]],
+                            "scores": [[0.3, 0.2, 0.1], [0.5, 0.4], [0.9], [], [0.1]]})
+    pairs = both(rules, stored(spark.createDataFrame(current, LIST_SCHEMA), 2), AssetReference(published=previous))
+    for spark_outcome, numpy_outcome in pairs:
+        assert_same(spark_outcome, numpy_outcome)
+    novelty = pairs[0][0]
+    assert (novelty.observed, novelty.details["users_compared"], novelty.details["items_compared"]) == (pytest.approx(0.2), 2, 5)
+    assert not novelty.passed and novelty.examples == [{"user_id": 2}]
 
 
 def test_exposure_rules_fail_alike_on_concentrated_lists(spark, stored):
