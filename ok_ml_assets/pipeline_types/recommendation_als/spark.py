@@ -78,12 +78,16 @@ class SparkEngine:
         return spark_engine.read_parquet(self.spark, files)
 
     def features(self, files: Sequence[Path], as_of: dt.date, features: Features) -> DataFrame:
-        """Per (user, source) decayed weight, events and recency, computed by Spark SQL over the registered files."""
+        """Per (user, source) decayed weight, events and recency, computed by Spark SQL over the registered files.
+
+        Checkpointed on the executors when made, like the top-K lists: the asset's counts, statistics and stored copy
+        (and the holdout's fits) read it again, and would otherwise each recompute it from the raw files.
+        """
         if not files:
             raise ValueError("no interaction files in the feature window")
         view = f"events_{abs(hash((tuple(map(str, files)), as_of))):x}"
         self._events(files).createOrReplaceTempView(view)
-        return self.spark.sql(features_sql(view, as_of, features))
+        return self.spark.sql(features_sql(view, as_of, features)).localCheckpoint()
 
     def follows(self, files: Sequence[Path]) -> DataFrame:
         """Distinct follows with `since`, the UTC day of the first one (a zone-less timestamp, like the local engine's)."""
@@ -134,7 +138,7 @@ class SparkEngine:
             for batch in batches:
                 yield top_k_batch(batch, source_ids, source_factors, k)
 
-        return users.mapInArrow(score, RECOMMENDATIONS_SCHEMA).orderBy("user_id")
+        return users.mapInArrow(score, RECOMMENDATIONS_SCHEMA).orderBy("user_id").localCheckpoint()
 
     def _users_with_exclusions(self, embeddings: Embeddings, excluded: DataFrame) -> DataFrame:
         """(user_id, factors, excluded source indices) per user, in tasks of `users_per_task` users."""
