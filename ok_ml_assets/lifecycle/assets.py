@@ -207,16 +207,17 @@ def run_presentation(config: ExperimentConfig, origin: TrainingOrigin) -> tuple[
     return f"{config.experiment_name} · data to {last} · {trigger}", description.strip()
 
 
-def statistics_metadata(config: ExperimentConfig, asset: str, frame) -> dict[str, dg.MetadataValue]:
-    """The monitored statistics of a value as numeric metadata, which the Dagster UI plots over time.
+# Up to this many rows a Spark table's summarized columns are collected and summarized by numpy (fast on small tables);
+# a longer table is summarized by Spark, so the driver never holds the whole of it.
+COLLECT_ROWS_AT_MOST = 2_000_000
 
-    Of a Spark table only the columns a summary reads come to the driver: on 21k rows that takes 0.4 s where the
-    Spark summary takes 15 s.
-    """
+
+def statistics_metadata(config: ExperimentConfig, asset: str, frame) -> dict[str, dg.MetadataValue]:
+    """The monitored statistics of a value as numeric metadata, which the Dagster UI plots over time."""
     rules = config.monitoring.get(asset, [])
     if not rules:
         return {}
-    if is_spark_frame(frame):
+    if is_spark_frame(frame) and frame.count() <= COLLECT_ROWS_AT_MOST:
         frame = summarized_columns_in_driver(rules, frame)
     return {name: dg.MetadataValue.float(value) for name, value in summarize(rules, frame).metadata().items()}
 
