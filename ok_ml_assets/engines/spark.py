@@ -52,6 +52,9 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         # Python workers run this interpreter (this environment's packages); a cluster sets its own in OK_ML_SPARK_CONF.
         "spark.pyspark.python": sys.executable,
+        # MLlib's ALS runs on the native BLAS when the machine has one (`make openblas`): one thread per task, since
+        # Spark already runs a task per core (Spark's own advice for OpenBLAS).
+        "spark.executorEnv.OPENBLAS_NUM_THREADS": "1",
     }
     config.update(dict(settings.spark_conf))
     return config
@@ -75,6 +78,8 @@ def start_session(config: dict[str, Any]) -> SparkSession:
     if str(config.get("spark.master", "")).startswith("local"):
         # A local session talks to itself only: without this Spark binds its block manager to the machine's address.
         os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
+        # On local[*] the tasks run in the driver's JVM, which takes its environment from this process.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", config.get("spark.executorEnv.OPENBLAS_NUM_THREADS", "1"))
     builder = SparkSession.builder
     for key, value in config.items():
         builder = builder.config(key, value)
