@@ -3,12 +3,15 @@
 What reaches the driver per rule: counts and moments (one aggregation per table for all the value rules), at most
 MAX_EXAMPLES offending rows, PSI bin counts, KS counts per interval between the reference sketch's points, the top
 items and a histogram of exposure counts, and for each summarized column at most SKETCH_SIZE + 30 exact order
-statistics. The outcomes equal the numpy engine's (tests/monitoring/test_spark_parity.py):
+statistics, or its value counts when it has at most DISTINCT_AT_MOST distinct values (ids, counts, days: one job for
+all such columns, from which quantiles, bins, PSI and KS are read exactly). Spark's cost on small tables is per job, so
+the numeric columns are profiled together first (moments and a distinct estimate in one aggregation). The outcomes
+equal the numpy engine's (tests/monitoring/test_spark_parity.py):
 
 - "first offending rows" are first in the table's partition order (the order `toPandas` gives), kept as a row
   position (`monotonically_increasing_id`) next to each row, and list elements after it in list order;
 - quantiles are exact order statistics at numpy's ranks (`nearest` for quantile rules, inverted CDF for summaries):
-  the column is range-sorted by Spark, each partition's size counted, and only the rows at the wanted global ranks
+  read from the value counts, or the column is range-sorted by Spark, each partition's size counted, and only the rows at the wanted global ranks
   fetched (position inside a partition = the low 33 bits of `monotonically_increasing_id`);
 - the KS distance is exact: between two neighbouring reference points the reference CDF is flat, so only the
   reference points and, per interval, the largest new value can be the furthest point (Bucketizer finds intervals).
