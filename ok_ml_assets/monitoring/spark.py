@@ -11,8 +11,8 @@ equal the numpy engine's (tests/monitoring/test_spark_parity.py):
 - "first offending rows" are first in the table's partition order (the order `toPandas` gives), kept as a row
   position (`monotonically_increasing_id`) next to each row, and list elements after it in list order;
 - quantiles are exact order statistics at numpy's ranks (`nearest` for quantile rules, inverted CDF for summaries):
-  read from the value counts, or the column is range-sorted by Spark, each partition's size counted, and only the rows at the wanted global ranks
-  fetched (position inside a partition = the low 33 bits of `monotonically_increasing_id`);
+  read from the value counts, or the column is range-sorted by Spark, each partition's size counted, and only the
+  rows at the wanted global ranks fetched (position inside a partition = the low 33 bits of `monotonically_increasing_id`);
 - the KS distance is exact: between two neighbouring reference points the reference CDF is flat, so only the
   reference points and, per interval, the largest new value can be the furthest point (Bucketizer finds intervals).
 
