@@ -14,7 +14,7 @@ def shared_spark(folder: Path):
 
     saved = {name: os.environ.get(name) for name in ("OK_ML_SPARK_DIR", "OK_ML_SPARK_CONF")}
     os.environ["OK_ML_SPARK_DIR"] = str(folder)
-    os.environ["OK_ML_SPARK_CONF"] = "spark.ui.enabled=false spark.sql.shuffle.partitions=2"
+    os.environ["OK_ML_SPARK_CONF"] = "spark.ui.enabled=false spark.sql.shuffle.partitions=2 spark.driver.memory=4g"
     try:
         return engine.session(load_settings())
     finally:
