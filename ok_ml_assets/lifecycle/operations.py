@@ -130,7 +130,8 @@ def publish_spark_rollout(kafka: KafkaResource, config: ExperimentConfig, predic
     at most a chunk of encoded rows per partition in flight: executors choose the arms and encode, the driver sends."""
     kind = kind or pipeline_type(config.pipeline_type)
     key_column = kind.key_column(config)
-    rollout = spark_rollout(predictions, config.publication, key_column)
+    # Chosen once on the executors: the fallback, the encoding and the published-lists store each read it.
+    rollout = spark_rollout(predictions, config.publication, key_column).localCheckpoint()
     # The fallback is the type's: given a Spark table it aggregates there, so only its result reaches the driver.
     batch_end = BatchEnd(provenance, config.publication, kind.fallback(config, rollout))
     chunks = encoded_chunks(rollout, partial(kind.encode_messages, config, provenance=provenance))
