@@ -13,10 +13,9 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from summary import record  # benchmarks/ is on sys.path when a script runs
+from summary import record, timed  # benchmarks/ is on sys.path when a script runs
 
 ENGINES = ("great_expectations", "numpy")
 IMPORT_PATH = """
@@ -26,13 +25,6 @@ from ok_ml_assets.monitoring.rules import parse_monitoring
 rules = parse_monitoring({"a": [{"rule": "not_null", "column": "x", "engine": "%s"}]})["a"]
 evaluate("a", rules, pd.DataFrame({"x": [1.0]}))
 """
-
-
-def timed(action):
-    """(seconds, result) of calling `action`."""
-    start = time.perf_counter()
-    result = action()
-    return time.perf_counter() - start, result
 
 
 def with_engine(rules: list, engine: str) -> list:

@@ -19,11 +19,10 @@ float64 scores may swap near ties).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pandas as pd
-from summary import record  # benchmarks/ is on sys.path when a script runs
+from summary import record, timed  # benchmarks/ is on sys.path when a script runs
 
 
 def synthetic_pairs(users: int, sources: int, per_user: int, seed: int = 7) -> pd.DataFrame:
@@ -33,12 +32,6 @@ def synthetic_pairs(users: int, sources: int, per_user: int, seed: int = 7) -> p
     source = (rng.zipf(1.2, user.size) - 1) % sources
     pairs = pd.DataFrame({"user_id": user, "source_id": source.astype(np.int64)}).drop_duplicates()
     return pairs.assign(weight=rng.gamma(1.5, 2.0, len(pairs)))
-
-
-def timed(run) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = run()
-    return time.perf_counter() - started, result
 
 
 def main() -> None:

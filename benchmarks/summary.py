@@ -2,16 +2,25 @@
 
 A benchmark calls `record(...)` for each of its headline figures; when `OK_ML_BENCH_SUMMARY` names a file (as
 `benchmarks/run_all.py` sets it) the row is appended there as one JSON line, otherwise nothing happens.
+`timed` is the one stopwatch the benchmarks share.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 SUMMARY_FILE = "OK_ML_BENCH_SUMMARY"
+
+
+def timed(action):
+    """(seconds, result) of calling `action`."""
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
 
 
 @dataclass(frozen=True)
