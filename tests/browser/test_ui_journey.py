@@ -155,7 +155,9 @@ def page(chromium) -> Iterator[Page]:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(UI_TIMEOUT_MS)
             expect.set_options(timeout=UI_TIMEOUT_MS)
-            # Dagster invites newcomers to its community in a modal over whichever page is open.
+            # Dagster invites newcomers to its community in a modal that opens a second after any page loads on
+            # 127.0.0.1, and can swallow a click made meanwhile; a browser that once dismissed it never sees it again.
+            page.add_init_script("window.localStorage.setItem('communityNux', JSON.stringify('1'))")
             page.add_locator_handler(page.get_by_text("Join the Dagster community"),
                                      lambda _: page.get_by_role("button", name="Skip").click())
             yield page
@@ -214,7 +216,9 @@ def open_lineage(page: Page, dagster: str) -> None:
 def open_checks(page: Page, dagster: str, asset: str, check: str) -> None:
     """An asset's page, on its Checks tab, listing one of its checks as succeeded."""
     page.goto(f"{dagster}/assets/{NAME}/{asset}")
-    page.get_by_role("tab", name="Checks").click()
+    tab = page.get_by_role("tab", name="Checks")
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true")
     expect(page.get_by_text(check, exact=True).first).to_be_visible()
     expect(page.get_by_text("Succeeded").first).to_be_visible()
 
