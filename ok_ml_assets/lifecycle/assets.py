@@ -125,9 +125,16 @@ def built_from(instance: dg.DagsterInstance, client: DataRegistry, asset_key: dg
 
 def read_daily_window(
     instance: dg.DagsterInstance, client: DataRegistry, asset_key: dg.AssetKey, window: DatasetWindow, columns: list[str],
-) -> pd.DataFrame:
-    """The daily versions an asset was built from as one table of `columns`, each row tagged with its day."""
+    engine: str = "local",
+):
+    """The daily versions an asset was built from as one table of `columns`, each row tagged with its day (a Spark table
+    on `engine: spark`, which the driver never collects)."""
     versions = built_from(instance, client, asset_key, window)
+    if engine == "spark":
+        from ok_ml_assets.engines.spark import session
+        from ok_ml_assets.monitoring.spark_daily import read_window
+
+        return read_window(session(), [(v.tag, client.path(v.name, v.tag)) for v in versions], columns)
     return window_frame((v.tag, pd.read_parquet(client.path(v.name, v.tag), columns=columns or None)) for v in versions)
 
 

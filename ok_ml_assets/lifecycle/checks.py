@@ -59,7 +59,8 @@ def build_rule_checks(
     ):
         frame = values.pop(asset)
         for role in roles:
-            values[role] = read_daily_window(context.instance, registry.client(), key(asset), windows[role], window_columns(rules, role))
+            values[role] = read_daily_window(context.instance, registry.client(), key(asset), windows[role], window_columns(rules, role),
+                                             engine)
         report = monitor(monitoring.store(), experiment, asset, rules, frame, values, run_id=context.run.run_id)
         context.log.info(f"{asset}: {len(report.outcomes)} rules, reference {'accepted' if report.accepted else 'kept'}")
         for outcome in report.outcomes:

@@ -15,6 +15,7 @@ import pandas as pd
 from ok_ml_assets.monitoring.statistics import psi_terms
 
 DAY = "registered_day"
+NULL_CATEGORY = "(null)"
 HOURS_PER_DAY = 24
 
 
@@ -69,7 +70,11 @@ def change_from_others(values: pd.Series) -> pd.DataFrame:
 
 def category_psi(window: pd.DataFrame, column: str) -> pd.DataFrame:
     """PSI of each day's category shares of `column` against the pooled shares of the other days."""
-    counts = pd.crosstab(window[DAY], window[column].astype(object).fillna("(null)"))
+    return category_psi_of_counts(pd.crosstab(window[DAY], window[column].astype(object).fillna(NULL_CATEGORY)))
+
+
+def category_psi_of_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """category_psi from the rows of each (day, category): days as the index, categories as the columns."""
     matrix = counts.to_numpy(dtype=np.float64)
     others = matrix.sum(axis=0, keepdims=True) - matrix
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -90,7 +95,7 @@ def key_overlap(window: pd.DataFrame, column: str, min_presence: float = 0.5) ->
     present = np.zeros((len(key_index), len(day_index)), dtype=bool)
     present[key_codes, day_codes[known]] = True
     total = present.sum(axis=1)
-    need = max(min_presence * (len(day_index) - 1), 1.0)
+    need = regular_presence(min_presence, len(day_index))
     scores, regulars = [], []
     for j in range(len(day_index)):
         regular = (total - present[:, j]) >= need
@@ -99,13 +104,23 @@ def key_overlap(window: pd.DataFrame, column: str, min_presence: float = 0.5) ->
     return pd.DataFrame({"score": scores, "value": scores, "baseline": np.nan, "regular_keys": regulars}, index=day_index)
 
 
+def regular_presence(min_presence: float, days: int) -> float:
+    """How many of the other days a key must be present on to be a regular one."""
+    return max(min_presence * (days - 1), 1.0)
+
+
 def hours_covered(window: pd.DataFrame, ts_column: str, min_rows: int = 1) -> pd.DataFrame:
     """Share of each day's 24 hours holding at least `min_rows` rows stamped on that day."""
     stamps = pd.to_datetime(window[ts_column])
     on_day = _stamped_on_day(stamps, window[DAY])
     hours = pd.DataFrame({DAY: window[DAY].to_numpy()[on_day], "hour": stamps.dt.hour.to_numpy()[on_day]})
     per_hour = hours.groupby([DAY, "hour"]).size()
-    covered = (per_hour >= min_rows).groupby(level=0).sum().reindex(days_of(window), fill_value=0)
+    return hours_covered_of_counts(per_hour, min_rows, days_of(window))
+
+
+def hours_covered_of_counts(per_hour: pd.Series, min_rows: int, days: list[str]) -> pd.DataFrame:
+    """hours_covered from the rows of each (day, hour) stamped on their day, a series indexed by both."""
+    covered = (per_hour >= min_rows).groupby(level=0).sum().reindex(days, fill_value=0)
     scores = covered.astype(np.float64) / HOURS_PER_DAY
     return pd.DataFrame({"score": scores, "value": covered.astype(np.float64), "baseline": float(HOURS_PER_DAY)})
 
@@ -114,10 +129,15 @@ def _stamped_on_day(stamps: pd.Series, days: pd.Series) -> np.ndarray:
     """Which rows' timestamps fall on the (local) date their day tag names; a tag that is no ISO date holds none."""
     # Formatting millions of timestamps as text costs seconds; the window has a handful of tags to parse instead.
     codes, tags = pd.factorize(days)
-    text = pd.Series([str(tag) for tag in tags], dtype=object)
-    starts = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-    starts = starts.where(starts.dt.strftime("%Y-%m-%d") == text)
+    starts = tag_dates(tags)
     local = stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps
     dates = local.dt.normalize().to_numpy(dtype="datetime64[ns]")
     day_starts = np.append(starts.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))[codes]
     return dates == day_starts
+
+
+def tag_dates(tags) -> pd.Series:
+    """The date each day tag names (NaT for a tag that is no ISO date), in the tags' order."""
+    text = pd.Series([str(tag) for tag in tags], dtype=object)
+    starts = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    return starts.where(starts.dt.strftime("%Y-%m-%d") == text)

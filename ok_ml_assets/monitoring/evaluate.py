@@ -268,8 +268,8 @@ def evaluate_values(asset_name: str, plans: Sequence[ValuePlan]) -> dict[str, Ru
 
 # ---- numpy ----------------------------------------------------------------------------------------------------
 
-def _no_reference(rule: r.Rule, what: str) -> RuleOutcome:
-    return _outcome(rule, True, None, "numpy", evaluated=False, note=f"no {what} yet")
+def _no_reference(rule: r.Rule, what: str, engine: Engine = "numpy") -> RuleOutcome:
+    return _outcome(rule, True, None, engine, evaluated=False, note=f"no {what} yet")
 
 
 def _row_count_change(rule: r.RowCountChange, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
@@ -423,22 +423,28 @@ DAILY_SCORES: dict[type, Callable[[Any, pd.DataFrame], pd.DataFrame]] = {
 
 def _daily_rule(rule: r.DailyRule, tables: Tables, reference: AssetReference | None) -> RuleOutcome:
     window = tables.input(rule.dataset)
-    absent = [c for c in [daily.DAY, *rule.window_columns()] if c not in window]
+    return daily_outcome(rule, list(window.columns), lambda: daily.days_of(window), lambda: DAILY_SCORES[type(rule)](rule, window))
+
+
+def daily_outcome(rule: r.DailyRule, columns: list[str], days_of: Callable[[], list[str]], scores_of: Callable[[], pd.DataFrame],
+                  engine: Engine = "numpy") -> RuleOutcome:
+    """A daily rule's verdict from its window's days and each day's scores (score, value, baseline), whichever engine measured them."""
+    absent = [c for c in [daily.DAY, *rule.window_columns()] if c not in columns]
     if absent:
-        return _outcome(rule, False, None, "numpy", note=f"column {absent[0]!r} is missing from {rule.dataset}")
-    days = daily.days_of(window)
+        return _outcome(rule, False, None, engine, note=f"column {absent[0]!r} is missing from {rule.dataset}")
+    days = days_of()
     if len(days) < rule.min_days:
-        return _no_reference(rule, f"{rule.min_days} days of {rule.dataset} to compare (the window holds {len(days)})")
-    scores = DAILY_SCORES[type(rule)](rule, window)
+        return _no_reference(rule, f"{rule.min_days} days of {rule.dataset} to compare (the window holds {len(days)})", engine)
+    scores = scores_of()
     measured = scores["score"].dropna()
     if measured.empty:
-        return _no_reference(rule, f"day of {rule.dataset} with something to compare")
+        return _no_reference(rule, f"day of {rule.dataset} with something to compare", engine)
     failing = measured > rule.limit if rule.upper else measured < rule.limit
     worst = measured.idxmax() if rule.upper else measured.idxmin()
     order = measured.sort_values(ascending=not rule.upper).index[:MAX_EXAMPLES]
     examples = [{"day": day, **scores.loc[day].dropna().to_dict()} for day in order]
     ratio = not isinstance(rule, r.CategoryMixPsi)
-    return _outcome(rule, not failing.any(), float(measured[worst]), "numpy", examples, ratio=ratio,
+    return _outcome(rule, not failing.any(), float(measured[worst]), engine, examples, ratio=ratio,
                     note=f"worst day {worst}; {int(failing.sum())} of {len(days)} days fail", worst_day=worst,
                     days=len(days), failing_days=[d for d in measured.index if failing[d]])
 

@@ -102,6 +102,7 @@ class SparkTables:
         self._count: int | None = None
         self.profiles: dict[str, ColumnProfile] = {}
         self.exposures: dict[tuple[str, str], tuple[Exposure, DataFrame]] = {}
+        self.window_days: dict[str, list[str]] = {}
 
     def dtype(self, column: str) -> T.DataType:
         return self.frame.schema[column].dataType
@@ -890,14 +891,19 @@ def _novelty(rule: r.Novelty, tables: SparkTables, reference: AssetReference | N
 
 
 def _daily_rule(rule: r.DailyRule, tables: SparkTables, reference: AssetReference | None) -> ev.RuleOutcome:
-    """Daily rules read the dataset's registered daily files, never this table: pandas, as the numpy engine does."""
+    """Daily rules read the dataset's registered daily files, never this table: per-day aggregations by Spark on a Spark
+    window (the numpy engine's on a pandas one)."""
     window = tables.context_data.get(rule.dataset)
-    if window is not None and not isinstance(window, pd.DataFrame):
-        from ok_ml_assets.monitoring.daily import DAY
+    if window is None or isinstance(window, pd.DataFrame):
+        return ev._daily_rule(rule, ev.Tables(pd.DataFrame(), {} if window is None else {rule.dataset: window}), reference)
+    from ok_ml_assets.monitoring import spark_daily
 
-        window = window.select(DAY, *rule.window_columns()).toPandas()
-    context = {} if window is None else {rule.dataset: window}
-    return ev._daily_rule(rule, ev.Tables(pd.DataFrame(), context), reference)
+    def days() -> list[str]:
+        if rule.dataset not in tables.window_days:
+            tables.window_days[rule.dataset] = spark_daily.days_of(window)
+        return tables.window_days[rule.dataset]
+
+    return ev.daily_outcome(rule, list(window.columns), days, lambda: spark_daily.SCORES[type(rule)](rule, window, days()), ENGINE)
 
 
 STATISTICS_RULES = {

@@ -1,8 +1,8 @@
 """The same monitoring checks pass and fail on both engines' features, on a clean window and on injected faults.
 
 The reference is accepted from the clean window's local features (as a first run would); each faulty window's features
-are then computed by each engine and judged against it, rule by rule. The daily rules read the raw registered days, not
-an engine's table, so they are left to their own tests.
+are then computed by each engine and judged against it, rule by rule. The daily rules read the raw registered days:
+pandas on the local engine, a Spark table of the same files on Spark.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from ok_ml_assets.configs import parse_experiment_text
+from ok_ml_assets.monitoring import daily, spark_daily
 from ok_ml_assets.monitoring import evaluate as ev
 from ok_ml_assets.monitoring.reference import ReferenceStore
-from ok_ml_assets.monitoring.rules import DailyRule
+from ok_ml_assets.monitoring.rules import DailyRule, window_columns
 from ok_ml_assets.pipeline_types.recommendation_als.engine import LocalEngine
 from ok_ml_assets.pipeline_types.recommendation_als.spark import SparkEngine
 from ok_ml_assets.settings import PROJECT_ROOT
@@ -46,8 +47,16 @@ def config():
 
 @pytest.fixture(scope="module")
 def rules(config):
-    """The rules of user_source_features that judge the table itself."""
-    return [rule for rule in config.monitoring["user_source_features"] if not isinstance(rule, DailyRule)]
+    """Every rule of user_source_features: on the table itself, and the daily ones on the raw days."""
+    return config.monitoring["user_source_features"]
+
+
+def raw_windows(paths: list[Path], rules, spark) -> tuple[dict, dict]:
+    """The raw days as each engine's checks read them: (local context, Spark context)."""
+    columns = window_columns(rules, "interactions")
+    days = [(path.stem, path) for path in paths]
+    local = daily.window_frame((tag, pd.read_parquet(path, columns=columns)) for tag, path in days)
+    return {"interactions": local}, {"interactions": spark_daily.read_window(spark, days, columns)}
 
 
 def window_files(folder: Path, days, break_last: int, fault) -> tuple[list[Path], dt.date]:
@@ -66,7 +75,11 @@ def reference(tmp_path_factory, world, config, rules):
     """The clean window before the faulty one, accepted as the reference from the local engine's features."""
     paths, as_of = window_files(tmp_path_factory.mktemp("reference"), world[:WINDOW], 0, FAULTS["clean"])
     store = ReferenceStore(tmp_path_factory.mktemp("store"))
-    report = ev.monitor(store, "prod_discovery", "user_source_features", rules, LocalEngine().features(paths, as_of, config.features))
+    daily_rules = [rule for rule in rules if isinstance(rule, DailyRule)]
+    context = {"interactions": daily.window_frame((p.stem, pd.read_parquet(p, columns=window_columns(daily_rules, "interactions")))
+                                                  for p in paths)}
+    report = ev.monitor(store, "prod_discovery", "user_source_features", rules, LocalEngine().features(paths, as_of, config.features),
+                        context)
     assert report.accepted
     return store.load("prod_discovery", "user_source_features")
 
@@ -74,11 +87,15 @@ def reference(tmp_path_factory, world, config, rules):
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_each_engine_gets_the_same_verdict_on_every_rule(fault, tmp_path, world, config, rules, reference, spark):
     paths, as_of = window_files(tmp_path, world[2:], 3, FAULTS[fault])
-    local = ev.evaluate("user_source_features", rules, LocalEngine().features(paths, as_of, config.features), reference)
+    local_window, spark_window = raw_windows(paths, rules, spark)
+    local = ev.evaluate("user_source_features", rules, LocalEngine().features(paths, as_of, config.features), reference, local_window)
     spark_features = SparkEngine(spark).features(paths, as_of, config.features)
-    on_spark = ev.evaluate("user_source_features", rules, spark_features, reference)
+    on_spark = ev.evaluate("user_source_features", rules, spark_features, reference, spark_window)
+    assert all(o.engine == "spark" and o.evaluated for o, rule in zip(on_spark, rules) if isinstance(rule, DailyRule))
     assert [(o.check_name, o.passed) for o in on_spark] == [(o.check_name, o.passed) for o in local]
     for found, expected in zip(on_spark, local):
         assert found.observed == pytest.approx(expected.observed, rel=1e-9, abs=1e-12), found.check_name
     blocked = [o.check_name for o in local if o.blocking]
     assert bool(blocked) == (fault != "clean"), blocked
+    # Each fault also breaks the raw days (twice the rows, another event mix, unknown sources): a daily rule sees it.
+    assert any(not o.passed for o, rule in zip(on_spark, rules) if isinstance(rule, DailyRule)) == (fault != "clean")
