@@ -102,7 +102,7 @@ class SparkTables:
         self._count: int | None = None
         self.profiles: dict[str, ColumnProfile] = {}
         self.exposures: dict[tuple[str, str], tuple[Exposure, DataFrame]] = {}
-        self.window_days: dict[str, list[str]] = {}
+        self.windows: dict[str, Any] = {}  # each daily rules' dataset as a spark_daily.SparkWindow, measured once
 
     def dtype(self, column: str) -> T.DataType:
         return self.frame.schema[column].dataType
@@ -898,12 +898,10 @@ def _daily_rule(rule: r.DailyRule, tables: SparkTables, reference: AssetReferenc
         return ev._daily_rule(rule, ev.Tables(pd.DataFrame(), {} if window is None else {rule.dataset: window}), reference)
     from ok_ml_assets.monitoring import spark_daily
 
-    def days() -> list[str]:
-        if rule.dataset not in tables.window_days:
-            tables.window_days[rule.dataset] = spark_daily.days_of(window)
-        return tables.window_days[rule.dataset]
-
-    return ev.daily_outcome(rule, list(window.columns), days, lambda: spark_daily.SCORES[type(rule)](rule, window, days()), ENGINE)
+    if rule.dataset not in tables.windows:
+        tables.windows[rule.dataset] = spark_daily.SparkWindow(window)
+    measured = tables.windows[rule.dataset]
+    return ev.daily_outcome(rule, measured.columns, measured.days, lambda: spark_daily.SCORES[type(rule)](rule, measured), ENGINE)
 
 
 STATISTICS_RULES = {
