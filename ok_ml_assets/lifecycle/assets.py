@@ -127,10 +127,13 @@ def read_daily_window(
     instance: dg.DagsterInstance, client: DataRegistry, asset_key: dg.AssetKey, window: DatasetWindow, columns: list[str],
     engine: str = "local",
 ):
-    """The daily versions an asset was built from as one table of `columns`, each row tagged with its day (a Spark table
-    on `engine: spark`, which the driver never collects)."""
+    """The daily versions an asset was built from as one table of `columns`, each row tagged with its day.
+
+    On `engine: spark` a window of more than COLLECT_ROWS_AT_MOST registered rows stays a Spark table, which the daily
+    rules aggregate on the executors; a smaller one is read by pandas, faster than any Spark job at that size.
+    """
     versions = built_from(instance, client, asset_key, window)
-    if engine == "spark":
+    if engine == "spark" and sum(v.rows for v in versions) > COLLECT_ROWS_AT_MOST:
         from ok_ml_assets.engines.spark import session
         from ok_ml_assets.monitoring.spark_daily import read_window
 

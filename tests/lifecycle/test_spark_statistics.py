@@ -28,3 +28,28 @@ def test_long_tables_are_summarized_by_spark_to_the_same_metadata(spark, monkeyp
     assert by_spark.keys() == collected.keys() and "source_id_p50" in by_spark and "weight_p99" in by_spark
     for name, value in collected.items():
         assert by_spark[name].value == pytest.approx(value.value, rel=1e-9), name
+
+
+def test_a_long_daily_window_stays_a_spark_table_and_a_short_one_is_read_by_pandas(spark, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from pyspark.sql import DataFrame
+
+    from ok_ml_assets.monitoring.daily import DAY
+
+    versions = []
+    for day in range(3):
+        tag = f"2026-11-0{day + 1}"
+        pd.DataFrame({"user_id": [day, day + 1], "event": ["view", "like"]}).to_parquet(tmp_path / f"{tag}.parquet")
+        versions.append(SimpleNamespace(name="interactions", tag=tag, rows=2))
+    client = SimpleNamespace(path=lambda name, tag: tmp_path / f"{tag}.parquet")
+    monkeypatch.setattr(assets, "built_from", lambda *args: versions)
+
+    def window(engine: str):
+        return assets.read_daily_window(None, client, None, None, ["user_id"], engine)
+
+    assert isinstance(window("local"), pd.DataFrame) and isinstance(window("spark"), pd.DataFrame)
+    monkeypatch.setattr(assets, "COLLECT_ROWS_AT_MOST", 5)
+    long = window("spark")
+    assert isinstance(long, DataFrame)
+    assert sorted(map(tuple, long.select(DAY, "user_id").collect())) == sorted(map(tuple, window("local")[[DAY, "user_id"]].to_numpy()))
