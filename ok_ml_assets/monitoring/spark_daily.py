@@ -17,20 +17,14 @@ from pyspark.sql.window import Window
 from ok_ml_assets.monitoring import daily
 from ok_ml_assets.monitoring import rules as r
 from ok_ml_assets.monitoring.daily import DAY
+from ok_ml_assets.monitoring.spark import is_null
 
 TIMESTAMPS = (T.TimestampType, T.TimestampNTZType)
 
 
-def _is_null(column: Column, dtype: T.DataType) -> Column:
-    """Null, or NaN in a floating column: what pandas counts as missing."""
-    if isinstance(dtype, (T.FloatType, T.DoubleType)):
-        return column.isNull() | F.isnan(column)
-    return column.isNull()
-
-
 def _known(window: DataFrame, column: str) -> Column:
     """The column's value where pandas sees one, else null."""
-    return F.when(~_is_null(F.col(column), window.schema[column].dataType), F.col(column))
+    return F.when(~is_null(F.col(column), window.schema[column].dataType), F.col(column))
 
 
 class SparkWindow:
