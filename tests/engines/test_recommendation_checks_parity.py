@@ -51,12 +51,15 @@ def rules(config):
     return config.monitoring["user_source_features"]
 
 
-def raw_windows(paths: list[Path], rules, spark) -> tuple[dict, dict]:
-    """The raw days as each engine's checks read them: (local context, Spark context)."""
+def local_window(paths: list[Path], rules) -> dict:
+    """The raw days as a local experiment's checks read them."""
     columns = window_columns(rules, "interactions")
-    days = [(path.stem, path) for path in paths]
-    local = daily.window_frame((tag, pd.read_parquet(path, columns=columns)) for tag, path in days)
-    return {"interactions": local}, {"interactions": spark_daily.read_window(spark, days, columns)}
+    return {"interactions": daily.window_frame((path.stem, pd.read_parquet(path, columns=columns)) for path in paths)}
+
+
+def spark_window(paths: list[Path], rules, spark) -> dict:
+    """The raw days as a Spark experiment's checks read a long window."""
+    return {"interactions": spark_daily.read_window(spark, [(path.stem, path) for path in paths], window_columns(rules, "interactions"))}
 
 
 def window_files(folder: Path, days, break_last: int, fault) -> tuple[list[Path], dt.date]:
@@ -75,11 +78,8 @@ def reference(tmp_path_factory, world, config, rules):
     """The clean window before the faulty one, accepted as the reference from the local engine's features."""
     paths, as_of = window_files(tmp_path_factory.mktemp("reference"), world[:WINDOW], 0, FAULTS["clean"])
     store = ReferenceStore(tmp_path_factory.mktemp("store"))
-    daily_rules = [rule for rule in rules if isinstance(rule, DailyRule)]
-    context = {"interactions": daily.window_frame((p.stem, pd.read_parquet(p, columns=window_columns(daily_rules, "interactions")))
-                                                  for p in paths)}
     report = ev.monitor(store, "prod_discovery", "user_source_features", rules, LocalEngine().features(paths, as_of, config.features),
-                        context)
+                        local_window(paths, rules))
     assert report.accepted
     return store.load("prod_discovery", "user_source_features")
 
@@ -87,10 +87,10 @@ def reference(tmp_path_factory, world, config, rules):
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_each_engine_gets_the_same_verdict_on_every_rule(fault, tmp_path, world, config, rules, reference, spark):
     paths, as_of = window_files(tmp_path, world[2:], 3, FAULTS[fault])
-    local_window, spark_window = raw_windows(paths, rules, spark)
-    local = ev.evaluate("user_source_features", rules, LocalEngine().features(paths, as_of, config.features), reference, local_window)
+    local_features = LocalEngine().features(paths, as_of, config.features)
+    local = ev.evaluate("user_source_features", rules, local_features, reference, local_window(paths, rules))
     spark_features = SparkEngine(spark).features(paths, as_of, config.features)
-    on_spark = ev.evaluate("user_source_features", rules, spark_features, reference, spark_window)
+    on_spark = ev.evaluate("user_source_features", rules, spark_features, reference, spark_window(paths, rules, spark))
     assert all(o.engine == "spark" and o.evaluated for o, rule in zip(on_spark, rules) if isinstance(rule, DailyRule))
     assert [(o.check_name, o.passed) for o in on_spark] == [(o.check_name, o.passed) for o in local]
     for found, expected in zip(on_spark, local):
