@@ -38,12 +38,11 @@ CASES = {
 
 
 def registered(folder, last: pd.DataFrame | None, days=DAYS) -> list[tuple[str, object]]:
-    """Each day's table as a parquet file, as the registry holds them (the last day replaced by `last`)."""
+    """Each day's table as a parquet file, as the registry holds them (the last day replaced by `last`; its column types
+    may differ from the other days', which both engines widen alike)."""
     files = []
     for tag in days:
         table = last if last is not None and tag == days[-1] else day_table(tag)
-        if last is not None and "user_id" in last and last["user_id"].dtype.kind == "f":
-            table = table.astype({"user_id": "float64"})
         path = folder / f"{tag}.parquet"
         table.to_parquet(path, index=False)
         files.append((tag, path))
